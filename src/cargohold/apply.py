@@ -1,0 +1,103 @@
+"""Run a Plan through the backends: pre-flight, ordered execution, rolling replacement, re-observe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cargohold.backends import Backends, observe
+from cargohold.errors import ApplyFailed, RuntimeFailure, StorageError
+from cargohold.model import Action, Desired, InstanceSpec, Plan
+from cargohold.plan import plan as make_plan
+from cargohold.wait import Timeout, wait_until
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class ApplyResult:
+    done: list[tuple[Action, float]] = field(default_factory=list)
+
+
+def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> ApplyResult:
+    """Execute exactly `plan`, in order; then observe again and fail if anything still differs."""
+    if plan.blockers:
+        raise StorageError("refusing to apply, nothing was changed:\n  " + "\n  ".join(plan.blockers))
+    _preflight(plan, desired, backends)
+    result = ApplyResult()
+    finished: set[str] = set()
+    for action in plan.actions:
+        missing = [dep for dep in action.after if dep not in finished and _in_plan(plan, dep)]
+        if missing:  # plan() orders actions after their dependencies; this guards against a bad plan
+            raise ApplyFailed(f"{action.target}: runs before {', '.join(missing)}")
+        report(f"{action.kind} {action.target}: {action.reason}")
+        started = time.monotonic()
+        try:
+            _execute(action, desired, backends, report)
+        except (RuntimeFailure, StorageError) as exc:
+            left = len(plan.actions) - len(result.done) - 1
+            raise type(exc)(f"{exc}\napply stopped at {action.target}; {left} later action(s) not run") from None
+        result.done.append((action, time.monotonic() - started))
+        finished.add(action.target)
+
+    remaining = make_plan(desired, observe(desired, backends))
+    if remaining.actions or remaining.blockers:
+        lines = [f"{a.kind} {a.target}: {a.reason}" for a in remaining.actions] + list(remaining.blockers)
+        raise ApplyFailed("apply finished but the fleet still differs:\n  " + "\n  ".join(lines))
+    return result
+
+
+def _in_plan(plan: Plan, target: str) -> bool:
+    return any(a.target == target for a in plan.actions)
+
+
+def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
+    """Check everything that can fail before the first change: the root, engines and images."""
+    starts = [a.instance for a in plan.actions if a.instance is not None]
+    if starts:
+        state = backends.storage.check_root(desired.fleet)
+        if not state.ok:
+            raise StorageError(f"refusing to start instances: storage root {state.root}: {state.reason}")
+    for node, image in sorted({(spec.node, spec.image) for spec in starts}):
+        backends.runtime.ensure_image(node, image)
+
+
+def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> None:
+    if action.dir is not None:
+        backends.storage.ensure_dir(action.dir)
+        return
+    if action.kind == "remove":
+        assert action.observed is not None
+        backends.runtime.stop(action.observed)
+        return
+    spec = action.instance
+    assert spec is not None
+    if action.kind == "replace":
+        assert action.observed is not None
+        _wait_for_another_healthy(spec, desired, backends, report)
+        backends.runtime.stop(action.observed)
+    container_id = backends.runtime.start(desired.fleet, spec, desired.storage_root)
+    deadline = spec.health.deadline if spec.health else 30.0
+    backends.runtime.wait_healthy(spec.node, container_id, deadline)
+
+
+def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:
+    """Rolling replacement: take an instance down only while another one of the site serves."""
+    site = desired.site(spec.site)
+    if site is None or len(site.instances) < 2:
+        return
+
+    def another_healthy() -> bool:
+        return any(
+            inst.slot != spec.slot and inst.state == "running" and inst.health in ("healthy", "none")
+            for node in {s.node for s in site.instances}
+            for inst in backends.runtime.observe_node(node, desired.fleet, spec.site)
+        )
+
+    deadline = spec.health.deadline if spec.health else 30.0
+    try:
+        wait_until(another_healthy, deadline, f"another healthy instance of {spec.site}")
+    except Timeout:
+        # The site is down already; replacing this instance is how it comes back.
+        report(f"warning: no other healthy instance of {spec.site}; replacing {spec.target} anyway")

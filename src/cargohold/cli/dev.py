@@ -1,0 +1,47 @@
+"""dev: write a developer setup for one site."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cargohold.cli.main import Context, cli, pass_context
+from cargohold.cli.output import Output
+from cargohold.dev import write_dev_setup
+from cargohold.errors import UsageError
+from cargohold.runtime.docker import DockerRuntime
+
+
+@cli.command("dev")
+@click.argument("domain")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to write (default: ./DOMAIN).")
+@click.option("--engine", help="Docker endpoint to export the app from (default: $DOCKER_HOST, else the first node).")
+@click.option("--no-export", is_flag=True, help="Do not copy the app root out of the image into ./application.")
+@click.option("--force", is_flag=True, help="Overwrite a compose file or Makefile that differs.")
+@pass_context
+def dev_command(ctx: Context, domain: str, directory: str | None, engine: str | None, no_export: bool,
+                force: bool) -> None:
+    """Write what a developer needs to run DOMAIN locally, as production runs it.
+
+    A docker-compose.yml that mounts ./application at the app root and ./files, ./logs at the
+    site's writable and log paths; a .gitignore for the data folders; a Makefile with start, stop,
+    status, logs and shell. If ./application does not exist yet, it is copied out of the image.
+    """
+    fleet = ctx.fleet()
+    try:
+        site = fleet.site(domain)
+    except KeyError:
+        raise UsageError(f"{domain} is not a site of the fleet file") from None
+    target = Path(directory or domain)
+    export = None
+    if site.app_root and not no_export and not (target / "application").exists():
+        url = engine or os.environ.get("DOCKER_HOST") or fleet.nodes[0].engine
+        export = DockerRuntime({"dev": url}).export_path("dev", site.image, site.app_root)
+    files = write_dev_setup(site, target, export, force=force)
+    out = Output()
+    out.line(f"wrote {', '.join(files.written) or 'nothing new'} in {files.directory}")
+    if files.exported_app:
+        out.line(f"copied {site.app_root} from {site.image} into {files.directory}/application")
+    out.line(f"run it: cd {files.directory} && make start   (then http://127.0.0.1:{site.port}/)")

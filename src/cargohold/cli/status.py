@@ -1,0 +1,61 @@
+"""status: instances, health, storage per site, orphans. Exits 1 when something is degraded."""
+
+from __future__ import annotations
+
+import click
+
+from cargohold.cli.main import Context, cli, pass_context
+from cargohold.cli.output import Output
+from cargohold.status import StatusReport, build_status
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def render_status(out: Output, report: StatusReport) -> None:
+    root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
+    out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
+    rows = [[r.site, r.instance, r.node, f"{r.address}:{r.port}", r.state, r.health, r.image, r.container]
+            for r in report.instances]
+    rows += [[m.split()[-1].split("#")[0], m.split("#")[-1], "-", "-", "missing", "-", "-", "-"]
+             for m in report.missing]
+    out.table("Instances", ["site", "#", "node", "address", "state", "health", "image", "container"], rows)
+    if report.storage:
+        out.table("Storage", ["site", "area", "path", "size", "files"],
+                  [[u.site, u.area, u.path, human_bytes(u.bytes) if u.exists else "missing", u.files]
+                   for u in report.storage])
+    if report.orphans:
+        out.table("Orphans (labelled for this fleet, not in the fleet file; `apply` removes them)",
+                  ["site", "#", "node", "state", "container"],
+                  [[r.site, r.instance, r.node, r.state, r.container] for r in report.orphans])
+    for reason in report.degraded:
+        out.line(f"degraded: {reason}", style="red")
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-usage", is_flag=True, help="Skip walking the storage areas for size and file counts.")
+@pass_context
+def status_command(ctx: Context, as_json: bool, no_usage: bool) -> int:
+    """Show sites, instances (node, address, health), storage use, and orphans.
+
+    Exits 1 when anything is degraded (storage root not ok, an instance missing, stopped or
+    unhealthy), so monitoring can call it.
+    """
+    backends = ctx.backends()
+    try:
+        report = build_status(ctx.fleet(), ctx.desired(), backends, with_usage=not no_usage)
+    finally:
+        backends.close()
+    out = Output(as_json)
+    if as_json:
+        out.json(report.to_json())
+    else:
+        render_status(out, report)
+    return 1 if report.degraded else 0

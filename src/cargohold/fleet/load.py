@@ -1,0 +1,138 @@
+"""Read a fleet file: YAML with line numbers, ${VAR} expansion, schema errors that name the field."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from cargohold.errors import FleetError
+from cargohold.fleet.schema import Fleet
+
+DEFAULT_FLEET_FILE = "cargohold.yml"
+_VAR_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+
+Loc = tuple[str | int, ...]
+
+
+def load_fleet(path: str | Path, environ: Mapping[str, str] | None = None) -> Fleet:
+    """Load and validate a fleet file; raise FleetError with file:line and the field on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FleetError(f"{path}: no such fleet file (give one with -f)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FleetError(f"{path}: cannot read: {exc}") from None
+    return parse_fleet(text, str(path), os.environ if environ is None else environ)
+
+
+def parse_fleet(text: str, name: str, environ: Mapping[str, str]) -> Fleet:
+    tree = _parse_yaml(text, name)
+    if not isinstance(tree, CommentedMap):
+        raise FleetError(f"{name}: the fleet file must be a mapping (fleet:, storage:, nodes:, sites:)")
+    data = _expand(tree, (), name, tree, environ)
+    try:
+        return Fleet.model_validate(data)
+    except ValidationError as exc:
+        raise FleetError("\n".join(_describe_all(exc, name, tree))) from None
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "duplicate key" in str(exc):
+            problem = f"duplicate key: {str(exc).split('found duplicate key')[-1].split(chr(10))[0].strip()}"
+        raise FleetError(f"{where}: YAML error: {problem}") from None
+    except YAMLError as exc:
+        raise FleetError(f"{name}: YAML error: {exc}") from None
+
+
+def _expand(node: Any, loc: Loc, name: str, tree: CommentedMap, environ: Mapping[str, str]) -> Any:
+    """Turn ruamel's tree into plain dicts/lists, expanding ${VAR} and ${VAR:-default} in strings."""
+    if isinstance(node, CommentedMap):
+        return {key: _expand(value, (*loc, key), name, tree, environ) for key, value in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_expand(value, (*loc, i), name, tree, environ) for i, value in enumerate(node)]
+    if isinstance(node, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            var, default = match.group(1), match.group(2)
+            value = environ.get(var)
+            if value:
+                return value
+            if default is not None:
+                return default
+            raise FleetError(f"{_where(name, tree, loc)}: {_dotted(loc)}: environment variable {var} is not set")
+
+        return _VAR_RE.sub(substitute, str(node))
+    return node
+
+
+def _describe_all(exc: ValidationError, name: str, tree: CommentedMap) -> list[str]:
+    """One line per field; the alternatives of a union (str | int) are folded into one line."""
+    by_loc: dict[Loc, list[str]] = {}
+    for err in exc.errors():
+        loc = _strip_union_tags(tuple(err["loc"]))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        messages = by_loc.setdefault(loc, [])
+        if message not in messages:
+            messages.append(message)
+    lines = []
+    for loc, messages in by_loc.items():
+        if len(messages) > 1 and all(m.startswith("Input should be a valid ") for m in messages):
+            kinds = [m.removeprefix("Input should be a valid ") for m in messages]
+            messages = ["Input should be a valid " + " or ".join(kinds)]
+        lines.append(f"{_where(name, tree, loc)}: {_dotted(loc) or '(top level)'}: {'; '.join(messages)}")
+    return lines
+
+
+def _strip_union_tags(loc: Loc) -> Loc:
+    """pydantic adds the union member's name ('str', 'Health', 'int') to the location: drop it."""
+    tags = {"str", "int", "float", "Health", "function-after[check_container_path(), str]"}
+    return tuple(part for part in loc if not (isinstance(part, str) and (part in tags or "[" in part)))
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _where(name: str, tree: CommentedMap, loc: Loc) -> str:
+    """file:line of the deepest node of loc that exists in the YAML tree."""
+    line: int | None = None
+    node: Any = tree
+    for part in loc:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return f"{name}:{line}" if line is not None else name

@@ -1,0 +1,243 @@
+"""The fleet file's schema: what a user may write, checked before anything runs.
+
+Every model forbids unknown keys and coerces nothing (strict mode), so `instances: "2"` or a
+misspelt key is an error that names the field instead of a surprise at run time.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# RFC 1123 host name, lower-case only: labels of 1-63 letters, digits and inner hyphens.
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+DOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+AREA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Docker image reference: [registry[:port]/]name[:tag][@digest], lower-case path components.
+IMAGE_RE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+ENGINE_RE = re.compile(r"^(unix:///\S+|tcp://[A-Za-z0-9.\[\]:-]+:[0-9]+|ssh://\S+)$")
+RESERVED_ENV = frozenset({"PORT", "CARGOHOLD_SITE", "CARGOHOLD_INSTANCE"})
+LOGS_AREA = "logs"
+
+
+def check_domain(value: str) -> str:
+    if len(value) > 253:
+        raise ValueError(f"domain is {len(value)} characters long, at most 253 are allowed")
+    if not DOMAIN_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid domain: use lower-case letters, digits, '-' and '.' "
+            "(RFC 1123), with no leading or trailing dot or hyphen"
+        )
+    return value
+
+
+def check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid name: 1-32 of a-z, 0-9 and inner '-'")
+    return value
+
+
+def check_area(value: str) -> str:
+    if not AREA_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid area name: a-z first, then a-z, 0-9, '_' or '-'")
+    return value
+
+
+def check_absolute_path(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("path contains a NUL byte")
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError(f"{value!r} contains '..'")
+    if posixpath.normpath(value) != value:
+        raise ValueError(f"{value!r} is not a normalised path (write {posixpath.normpath(value)!r})")
+    if ":" in value or "," in value:
+        raise ValueError(f"{value!r} contains ':' or ',', which Docker mounts cannot carry")
+    return value
+
+
+def check_container_path(value: str) -> str:
+    check_absolute_path(value)
+    if value == "/":
+        raise ValueError("'/' cannot be a mount point: name a directory inside the container")
+    return value
+
+
+def check_image(value: str) -> str:
+    if not IMAGE_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid image reference (e.g. registry:5000/site:1.2)")
+    return value
+
+
+def check_engine(value: str) -> str:
+    if not ENGINE_RE.match(value):
+        raise ValueError(f"{value!r} is not a Docker endpoint: use unix:///path, tcp://host:port or ssh://")
+    return value
+
+
+def check_env_name(value: str) -> str:
+    if not ENV_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid environment variable name")
+    if value in RESERVED_ENV:
+        raise ValueError(f"{value} is set by cargohold for every instance and cannot be overridden")
+    return value
+
+
+Domain = Annotated[str, AfterValidator(check_domain)]
+Name = Annotated[str, AfterValidator(check_name)]
+AreaName = Annotated[str, AfterValidator(check_area)]
+AbsolutePath = Annotated[str, AfterValidator(check_absolute_path)]
+ContainerPath = Annotated[str, AfterValidator(check_container_path)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
+EngineURL = Annotated[str, AfterValidator(check_engine)]
+EnvName = Annotated[str, AfterValidator(check_env_name)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Health(Model):
+    """How to tell that an instance serves: an HTTP path answered with 2xx/3xx, or a command."""
+
+    http: str | None = None
+    command: str | None = None
+    interval: Seconds = 2.0
+    timeout: Seconds = 3.0
+    retries: int = Field(3, ge=1, le=100)
+    start_period: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    # How long apply waits for a new instance to become healthy before it gives up.
+    deadline: Seconds = 90.0
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> Health:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("give exactly one of 'http' (a path) or 'command'")
+        if self.http is not None and not re.match(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$", self.http):
+            raise ValueError(f"http {self.http!r} must be a URL path starting with '/'")
+        return self
+
+
+class LocalStorage(Model):
+    """A storage root that is a directory on every node (a mount of shared storage, or a lab dir)."""
+
+    backend: Literal["local"]
+    root: AbsolutePath
+
+
+Storage = LocalStorage
+
+
+class Node(Model):
+    name: Name
+    engine: EngineURL
+    # Where this node's instances are reachable (they use host networking).
+    address: str = "127.0.0.1"
+
+
+class Site(Model):
+    domain: Domain
+    image: ImageRef
+    instances: int = Field(2, ge=1, le=64)
+    # Instance N listens on port + N - 1 (host networking; the port is passed as $PORT).
+    port: int = Field(ge=1024, le=65535)
+    writable: dict[ContainerPath, AreaName] = Field(default_factory=dict)
+    logs: ContainerPath | None = None
+    app_root: ContainerPath | None = None
+    uid: int = Field(33, ge=0, le=2**31 - 1)
+    gid: int = Field(33, ge=0, le=2**31 - 1)
+    # Who the container runs as; default the site's uid:gid so files it writes belong to the site.
+    user: str | None = None
+    env: dict[EnvName, str | int | float] = Field(default_factory=dict)
+    health: str | Health | None = None
+    nodes: list[Name] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Site:
+        if self.port + self.instances - 1 > 65535:
+            raise ValueError(f"port {self.port} + {self.instances} instances runs past 65535")
+        areas = list(self.writable.values())
+        for area in areas:
+            if area == LOGS_AREA:
+                raise ValueError("area 'logs' is reserved for the 'logs' path; name the writable area otherwise")
+            if areas.count(area) > 1:
+                raise ValueError(f"writable: area {area!r} is mounted at two paths")
+        targets = list(self.writable) + ([self.logs] if self.logs else [])
+        for target in targets:
+            if targets.count(target) > 1:
+                raise ValueError(f"{target!r} is mounted twice (writable and logs)")
+        if self.nodes is not None and len(set(self.nodes)) != len(self.nodes):
+            raise ValueError("nodes: a node is named twice")
+        if self.user is not None and not re.match(r"^[a-z0-9_][a-z0-9_.-]*(:[a-z0-9_][a-z0-9_.-]*)?$", self.user):
+            raise ValueError(f"user {self.user!r} must be 'name', 'uid' or 'uid:gid'")
+        return self
+
+    @property
+    def health_spec(self) -> Health | None:
+        if isinstance(self.health, str):
+            if self.health.startswith("/"):
+                return Health(http=self.health)
+            return Health(command=self.health)
+        return self.health
+
+    @property
+    def ports(self) -> range:
+        return range(self.port, self.port + self.instances)
+
+
+class Fleet(Model):
+    fleet: Name
+    runtime: Literal["docker"] = "docker"
+    storage: Storage
+    nodes: list[Node] = Field(min_length=1)
+    sites: list[Site] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fleet:
+        _unique([n.name for n in self.nodes], "nodes", "node name")
+        _unique([n.engine for n in self.nodes], "nodes", "engine endpoint")
+        _unique([s.domain for s in self.sites], "sites", "domain")
+        known = {n.name for n in self.nodes}
+        for site in self.sites:
+            for name in site.nodes or ():
+                if name not in known:
+                    raise ValueError(f"site {site.domain}: node {name!r} is not in 'nodes'")
+        _check_port_overlap(self)
+        return self
+
+    def site(self, domain: str) -> Site:
+        for site in self.sites:
+            if site.domain == domain:
+                return site
+        raise KeyError(domain)
+
+
+def _unique(values: list[str], field: str, what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{field}: {what} {value!r} appears twice")
+        seen.add(value)
+
+
+def _check_port_overlap(fleet: Fleet) -> None:
+    """Two sites whose instance ports overlap would fight for a port on a shared node."""
+    taken: dict[int, str] = {}
+    for site in fleet.sites:
+        for port in site.ports:
+            if port in taken:
+                raise ValueError(
+                    f"sites: {site.domain} uses port {port}, which {taken[port]} already uses "
+                    f"(instance N of a site listens on port + N - 1)"
+                )
+            taken[port] = site.domain

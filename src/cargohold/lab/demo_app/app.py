@@ -1,0 +1,107 @@
+"""cargohold demo site: behaves like Drupal where storage is concerned.
+
+Uploads are written inside the application tree, at sites/default/files (the path Drupal will not
+move), served back from there, and every request is appended to an access log in LOG_DIR.
+Listens on $PORT, as every cargohold instance does.
+"""
+
+import os
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+APP_ROOT = os.path.dirname(os.path.abspath(__file__))
+FILES = os.path.join(APP_ROOT, "sites", "default", "files")
+LOG_DIR = os.environ.get("LOG_DIR", "/var/log/demo")
+VERSION = os.environ.get("DEMO_VERSION", "0")
+SITE = os.environ.get("CARGOHOLD_SITE", socket.gethostname())
+INSTANCE = os.environ.get("CARGOHOLD_INSTANCE", "0")
+MAX_UPLOAD = 64 * 1024 * 1024
+
+
+def safe_name(raw):
+    name = unquote(raw)
+    if not name or "/" in name or name.startswith(".") or "\0" in name:
+        return None
+    return name
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cargohold-demo/" + VERSION
+
+    def reply(self, code, body, ctype="text/plain; charset=utf-8"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Instance", INSTANCE)
+        self.send_header("X-Version", VERSION)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        if self.path == "/healthz":
+            return self.reply(200, b"ok\n")
+        if self.path == "/":
+            text = f"demo site {SITE} instance {INSTANCE} version {VERSION}\n"
+            return self.reply(200, text.encode())
+        prefix = "/sites/default/files/"
+        if self.path.startswith(prefix):
+            name = safe_name(self.path[len(prefix):])
+            if name is None:
+                return self.reply(400, b"bad name\n")
+            try:
+                with open(os.path.join(FILES, name), "rb") as fh:
+                    data = fh.read()
+            except FileNotFoundError:
+                return self.reply(404, b"not found\n")
+            return self.reply(200, data, "application/octet-stream")
+        return self.reply(404, b"not found\n")
+
+    def do_PUT(self):
+        self.do_POST()
+
+    def do_POST(self):
+        prefix = "/upload/"
+        if not self.path.startswith(prefix):
+            return self.reply(404, b"not found\n")
+        name = safe_name(self.path[len(prefix):])
+        length = int(self.headers.get("Content-Length") or 0)
+        if name is None or length > MAX_UPLOAD:
+            return self.reply(400, b"bad upload\n")
+        data = self.rfile.read(length)
+        tmp = os.path.join(FILES, f".{name}.{INSTANCE}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, os.path.join(FILES, name))
+        return self.reply(201, f"stored {name} ({len(data)} bytes)\n".encode())
+
+    def log_message(self, fmt, *args):
+        line = "%s - [%s] %s instance=%s\n" % (
+            self.client_address[0], time.strftime("%d/%b/%Y:%H:%M:%S %z"), fmt % args, INSTANCE
+        )
+        try:
+            with open(os.path.join(LOG_DIR, "access.log"), "a") as fh:
+                fh.write(line)
+        except OSError as exc:
+            sys.stderr.write(f"cannot write access log: {exc}\n")
+
+
+def main():
+    port = int(os.environ.get("PORT", "8080"))
+    server = ThreadingHTTPServer((os.environ.get("BIND_ADDRESS", "0.0.0.0"), port), Handler)
+    server.daemon_threads = True
+    print(f"demo site {SITE} instance {INSTANCE} version {VERSION} on port {port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

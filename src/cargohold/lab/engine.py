@@ -1,0 +1,98 @@
+"""A private Docker engine under the lab directory: its own socket, data root, exec root and pid.
+
+It never touches the machine's engine state (/var/lib/docker, /var/run/docker.sock) and creates
+no bridge or firewall rule: instances use host networking.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from cargohold.errors import RuntimeFailure
+from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid, unmount_all_below
+from cargohold.wait import Timeout, wait_until
+
+
+@dataclass(frozen=True)
+class LabEngine:
+    home: Path  # <lab>/docker
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "docker.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "dockerd.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.home / "dockerd.log"
+
+    def running(self) -> bool:
+        pid = read_pid(self.pidfile)
+        return pid is not None and pid_alive(pid) and self._answers()
+
+    def _answers(self) -> bool:
+        try:
+            client = docker.DockerClient(base_url=self.url, version="auto", timeout=5)
+        except docker.errors.DockerException:
+            return False
+        try:
+            return bool(client.ping())
+        except docker.errors.DockerException:
+            return False
+        finally:
+            client.close()
+
+    def start(self, timeout: float = 60) -> None:
+        if self.running():
+            return
+        self.stop()  # a crashed earlier run: clean up its leftovers first
+        if shutil.which("dockerd") is None:
+            raise RuntimeFailure("dockerd is not installed (run scripts/setup, or apt-get install docker.io)")
+        for sub in ("data", "exec"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        config = self.home / "daemon.json"
+        config.write_text(json.dumps({}))
+        argv = [
+            "dockerd",
+            f"--config-file={config}",
+            f"--data-root={self.home / 'data'}",
+            f"--exec-root={self.home / 'exec'}",
+            f"--pidfile={self.home / 'dockerd.self.pid'}",
+            f"--host={self.url}",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip-forward=false",
+            "--storage-driver=overlay2",
+            "--log-level=warn",
+        ]
+        pid = spawn(argv, self.logfile, self.pidfile)
+        try:
+            wait_until(lambda: self._answers() or not pid_alive(pid), timeout, "the lab dockerd to answer")
+        except Timeout:
+            pass
+        if not self._answers():
+            tail = self.logfile.read_text(errors="replace").splitlines()[-5:] if self.logfile.exists() else []
+            self.stop()
+            raise RuntimeFailure("the lab dockerd did not start: " + " | ".join(tail))
+
+    def stop(self) -> None:
+        pid = read_pid(self.pidfile)
+        if pid is not None:
+            stop_pid(pid, grace=20)
+        if self.home.exists():
+            unmount_all_below(self.home)
+        self.pidfile.unlink(missing_ok=True)

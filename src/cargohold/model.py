@@ -1,0 +1,182 @@
+"""The vocabulary shared by plan and apply: Desired, Observed, Action, Plan. Plain frozen data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+ActionKind = Literal["create", "update", "replace", "remove"]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    http: str | None
+    command: str | None
+    interval: float
+    timeout: float
+    retries: int
+    start_period: float
+    deadline: float
+
+
+@dataclass(frozen=True)
+class DirSpec:
+    """One per-site directory of the storage root: <root>/<area>/<domain>."""
+
+    area: str
+    domain: str
+    uid: int
+    gid: int
+    mode: int
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.area}/{self.domain}"
+
+    @property
+    def target(self) -> str:
+        return f"dir {self.relpath}"
+
+
+@dataclass(frozen=True)
+class Mount:
+    area: str
+    source: str  # path relative to the storage root: <area>/<domain>
+    target: str  # path inside the container
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything that defines one running instance; a change to any of it means a replacement."""
+
+    site: str
+    slot: int
+    node: str
+    image: str
+    port: int
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[Mount, ...]
+    user: str
+    health: HealthCheck | None
+
+    @property
+    def target(self) -> str:
+        return instance_target(self.site, self.slot)
+
+    def config(self) -> dict[str, object]:
+        """What is compared to decide on a replacement (identity fields excluded)."""
+        return {
+            "image": self.image,
+            "port": self.port,
+            "env": dict(self.env),
+            "mounts": [[m.source, m.target] for m in self.mounts],
+            "user": self.user,
+            "health": None if self.health is None else self.health.__dict__,
+        }
+
+    def config_hash(self) -> str:
+        return config_hash(self.config())
+
+
+def config_hash(config: dict[str, object]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def instance_target(site: str, slot: int) -> str:
+    return f"instance {site}#{slot}"
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    domain: str
+    instances: tuple[InstanceSpec, ...]
+    dirs: tuple[DirSpec, ...]
+
+
+@dataclass(frozen=True)
+class Desired:
+    fleet: str
+    storage_root: str
+    nodes: tuple[str, ...]
+    sites: tuple[SiteSpec, ...]
+
+    def site(self, domain: str) -> SiteSpec | None:
+        return next((s for s in self.sites if s.domain == domain), None)
+
+
+@dataclass(frozen=True)
+class ObservedInstance:
+    site: str
+    slot: int
+    node: str
+    container_id: str
+    name: str
+    state: str  # running, exited, created, restarting, paused, dead
+    health: str  # healthy, unhealthy, starting, none
+    config_hash: str
+    config: dict[str, object] = field(compare=False, hash=False)
+    port: int = 0
+
+    @property
+    def target(self) -> str:
+        return instance_target(self.site, self.slot)
+
+
+@dataclass(frozen=True)
+class ObservedDir:
+    relpath: str
+    exists: bool
+    uid: int = -1
+    gid: int = -1
+    mode: int = 0
+    problem: str | None = None  # e.g. "is a symlink": something apply must not touch
+
+
+@dataclass(frozen=True)
+class StorageState:
+    """Is the storage root the fleet's own? (marker file with the fleet's id at the root)"""
+
+    root: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    instances: tuple[ObservedInstance, ...]
+    dirs: tuple[ObservedDir, ...]
+    storage: StorageState
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    target: str
+    reason: str
+    after: tuple[str, ...] = ()
+    dir: DirSpec | None = None
+    instance: InstanceSpec | None = None
+    observed: ObservedInstance | None = None
+
+    @property
+    def node(self) -> str | None:
+        if self.instance is not None:
+            return self.instance.node
+        return self.observed.node if self.observed is not None else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    fleet: str
+    actions: tuple[Action, ...]
+    blockers: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for a in self.actions if a.kind == kind)

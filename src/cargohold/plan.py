@@ -1,0 +1,122 @@
+"""The pure diff: plan(desired, observed) -> Plan. No I/O, no clock, no randomness."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from cargohold.model import (
+    Action,
+    Desired,
+    DirSpec,
+    InstanceSpec,
+    Observed,
+    ObservedDir,
+    ObservedInstance,
+    Plan,
+    SiteSpec,
+)
+
+
+def plan(desired: Desired, observed: Observed) -> Plan:
+    blockers: list[str] = []
+    if not observed.storage.ok:
+        blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
+    dirs = {d.relpath: d for d in observed.dirs}
+    by_slot: dict[tuple[str, int], list[ObservedInstance]] = defaultdict(list)
+    for inst in sorted(observed.instances, key=lambda i: (i.site, i.slot, i.container_id)):
+        by_slot[(inst.site, inst.slot)].append(inst)
+
+    actions: list[Action] = []
+    for site in desired.sites:
+        actions.extend(_plan_site(site, dirs, by_slot, blockers))
+    # What is left belongs to sites that are no longer in the fleet file.
+    for (site_name, _slot), leftovers in sorted(by_slot.items()):
+        for inst in leftovers:
+            actions.append(
+                Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
+            )
+    return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers))
+
+
+def _plan_site(
+    site: SiteSpec,
+    dirs: dict[str, ObservedDir],
+    by_slot: dict[tuple[str, int], list[ObservedInstance]],
+    blockers: list[str],
+) -> list[Action]:
+    actions: list[Action] = []
+    for spec in site.dirs:
+        action = _plan_dir(spec, dirs.get(spec.relpath), blockers)
+        if action is not None:
+            actions.append(action)
+    dir_targets = tuple(a.target for a in actions)
+
+    previous_replace: str | None = None
+    for spec in site.instances:
+        found = by_slot.pop((site.domain, spec.slot), [])
+        if not found:
+            actions.append(Action("create", spec.target, "missing", dir_targets, instance=spec))
+            continue
+        keep, *duplicates = sorted(found, key=lambda i: (i.state != "running", i.config_hash != spec.config_hash()))
+        for dup in duplicates:
+            actions.append(Action("remove", spec.target, f"duplicate container {dup.name}", observed=dup))
+        reasons = replacement_reasons(spec, keep)
+        if reasons:
+            # Rolling: each replacement waits for the previous one of the same site to be healthy.
+            after = dir_targets + ((previous_replace,) if previous_replace else ())
+            actions.append(Action("replace", spec.target, "; ".join(reasons), after, instance=spec, observed=keep))
+            previous_replace = spec.target
+
+    wanted = len(site.instances)
+    for (domain, slot) in sorted(k for k in by_slot if k[0] == site.domain and k[1] > wanted):
+        for inst in by_slot.pop((domain, slot)):
+            actions.append(
+                Action("remove", inst.target, f"scaled down to {wanted} instance(s)", (previous_replace,)
+                       if previous_replace else (), observed=inst)
+            )
+    return actions
+
+
+def _plan_dir(spec: DirSpec, seen: ObservedDir | None, blockers: list[str]) -> Action | None:
+    if seen is None or not seen.exists:
+        return Action("create", spec.target, f"missing (owner {spec.uid}:{spec.gid}, mode {spec.mode:04o})", dir=spec)
+    if seen.problem:
+        blockers.append(f"{spec.relpath}: {seen.problem}")
+        return None
+    changes = []
+    if (seen.uid, seen.gid) != (spec.uid, spec.gid):
+        changes.append(f"owner {seen.uid}:{seen.gid} -> {spec.uid}:{spec.gid}")
+    if seen.mode != spec.mode:
+        changes.append(f"mode {seen.mode:04o} -> {spec.mode:04o}")
+    if changes:
+        return Action("update", spec.target, "; ".join(changes), dir=spec)
+    return None
+
+
+def replacement_reasons(spec: InstanceSpec, seen: ObservedInstance) -> list[str]:
+    """Why the running instance is not the one the fleet file asks for; empty when it is."""
+    reasons: list[str] = []
+    if seen.node != spec.node:
+        reasons.append(f"moves from node {seen.node} to {spec.node}")
+    if seen.state != "running":
+        reasons.append(f"not running ({seen.state})")
+    if seen.config_hash != spec.config_hash():
+        reasons.extend(_config_changes(spec.config(), seen.config) or ["configuration changed"])
+    return reasons
+
+
+def _config_changes(want: dict[str, object], have: dict[str, object]) -> list[str]:
+    changes: list[str] = []
+    for key in sorted(set(want) | set(have)):
+        old, new = have.get(key), want.get(key)
+        if old == new:
+            continue
+        if key == "env" and isinstance(old, dict) and isinstance(new, dict):
+            # Name the variables, never their values: env often carries secrets.
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            changes.append(f"env changed: {', '.join(names)}")
+        elif key in ("image", "port", "user"):
+            changes.append(f"{key} changed: {old} -> {new}")
+        else:
+            changes.append(f"{key} changed")
+    return changes

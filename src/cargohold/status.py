@@ -1,0 +1,100 @@
+"""What runs, how healthy it is, and how much storage each site uses: one report, table or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from cargohold.backends import Backends
+from cargohold.fleet.schema import Fleet
+from cargohold.model import Desired, ObservedInstance
+
+
+@dataclass
+class InstanceRow:
+    site: str
+    instance: int
+    node: str
+    address: str
+    port: int
+    state: str
+    health: str
+    image: str
+    container: str
+
+
+@dataclass
+class AreaUsage:
+    site: str
+    area: str
+    path: str
+    bytes: int
+    files: int
+    exists: bool
+
+
+@dataclass
+class StatusReport:
+    fleet: str
+    storage_root: str
+    storage_ok: bool
+    storage_reason: str
+    instances: list[InstanceRow] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphans: list[InstanceRow] = field(default_factory=list)
+    storage: list[AreaUsage] = field(default_factory=list)
+
+    @property
+    def degraded(self) -> list[str]:
+        """Reasons for monitoring to page: everything that keeps a site below its desired state."""
+        reasons = [] if self.storage_ok else [f"storage root: {self.storage_reason}"]
+        reasons += [f"{m}: missing" for m in self.missing]
+        reasons += [
+            f"instance {r.site}#{r.instance}: {r.state}/{r.health}"
+            for r in self.instances
+            if r.state != "running" or r.health in ("unhealthy", "starting")
+        ]
+        return reasons
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["degraded"] = self.degraded
+        return data
+
+
+def _row(inst: ObservedInstance, addresses: dict[str, str]) -> InstanceRow:
+    return InstanceRow(
+        site=inst.site,
+        instance=inst.slot,
+        node=inst.node,
+        address=addresses.get(inst.node, "?"),
+        port=inst.port,
+        state=inst.state,
+        health=inst.health,
+        image=str(inst.config.get("image", "?")),
+        container=inst.name,
+    )
+
+
+def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage: bool = True) -> StatusReport:
+    state = backends.storage.check_root(desired.fleet)
+    report = StatusReport(desired.fleet, desired.storage_root, state.ok, state.reason)
+    addresses = {n.name: n.address for n in fleet.nodes}
+    observed = sorted(backends.runtime.observe(desired.fleet), key=lambda i: (i.site, i.slot, i.node))
+    seen = {(i.site, i.slot) for i in observed}
+    wanted = {site.domain: len(site.instances) for site in desired.sites}
+    for inst in observed:
+        row = _row(inst, addresses)
+        if inst.site in wanted and inst.slot <= wanted[inst.site]:
+            report.instances.append(row)
+        else:
+            report.orphans.append(row)
+    for site in desired.sites:
+        report.missing += [spec.target for spec in site.instances if (site.domain, spec.slot) not in seen]
+        if with_usage:
+            for spec in site.dirs:
+                usage = backends.storage.usage(spec.relpath)
+                report.storage.append(
+                    AreaUsage(site.domain, spec.area, spec.relpath, usage.bytes if usage else 0,
+                              usage.files if usage else 0, usage is not None)
+                )
+    return report

@@ -1,0 +1,127 @@
+"""The `local` backend: the storage root is a directory that every node sees at the same path."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Sequence
+
+from cargohold.errors import StorageError, UsageError
+from cargohold.model import DirSpec, ObservedDir, StorageState
+from cargohold.storage.base import MARKER_FILE, Usage
+from cargohold.storage.safepath import UnsafePath, ensure_dir_below, lstat_below, remove_tree_below, usage_below
+
+
+class LocalStorage:
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def read_marker(self) -> dict[str, object] | None:
+        try:
+            with open(os.path.join(self.root, MARKER_FILE), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"storage root {self.root}: marker {MARKER_FILE} is unreadable: {exc}") from None
+        return data if isinstance(data, dict) else None
+
+    def check_root(self, fleet: str) -> StorageState:
+        if not os.path.isdir(self.root):
+            return StorageState(self.root, False, "does not exist or is not a directory (is the storage mounted?)")
+        try:
+            marker = self.read_marker()
+        except StorageError as exc:
+            return StorageState(self.root, False, str(exc))
+        if marker is None:
+            return StorageState(
+                self.root,
+                False,
+                f"no {MARKER_FILE} marker: this is not an initialised storage root (is the storage mounted? "
+                "a new root is initialised once with `cargohold storage init`)",
+            )
+        if marker.get("fleet") != fleet:
+            return StorageState(self.root, False, f"marker says fleet {marker.get('fleet')!r}, not {fleet!r}")
+        return StorageState(self.root, True)
+
+    def observe_dirs(self, dirs: Sequence[DirSpec]) -> tuple[ObservedDir, ...]:
+        if not os.path.isdir(self.root):
+            return tuple(ObservedDir(d.relpath, False) for d in dirs)
+        return tuple(self._observe_dir(d.relpath) for d in dirs)
+
+    def _observe_dir(self, relpath: str) -> ObservedDir:
+        try:
+            st = lstat_below(self.root, relpath)
+        except UnsafePath as exc:
+            return ObservedDir(relpath, True, problem=str(exc))
+        if st is None:
+            return ObservedDir(relpath, False)
+        if stat.S_ISLNK(st.st_mode):
+            return ObservedDir(relpath, True, problem="is a symlink (cargohold never follows links below the root)")
+        if not stat.S_ISDIR(st.st_mode):
+            return ObservedDir(relpath, True, problem="exists but is not a directory")
+        return ObservedDir(relpath, True, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+
+    def ensure_dir(self, spec: DirSpec) -> None:
+        try:
+            ensure_dir_below(self.root, spec.relpath, spec.uid, spec.gid, spec.mode)
+        except (UnsafePath, OSError) as exc:
+            raise StorageError(f"{spec.target}: {exc}") from None
+
+    def usage(self, relpath: str) -> Usage | None:
+        try:
+            if lstat_below(self.root, relpath) is None:
+                return None
+            return Usage(*usage_below(self.root, relpath))
+        except (UnsafePath, OSError):
+            return None
+
+    def init_root(self, fleet: str, force: bool = False) -> str:
+        """Write the fleet marker. Refuses a root that belongs to another fleet, or that holds site
+        data but no marker (a lost mount or a restore: look before you claim it) unless force."""
+        os.makedirs(self.root, mode=0o755, exist_ok=True)
+        marker = self.read_marker()
+        if marker is not None:
+            if marker.get("fleet") == fleet:
+                return f"storage root {self.root} is already initialised for fleet {fleet}"
+            raise UsageError(f"storage root {self.root} belongs to fleet {marker.get('fleet')!r}; not touching it")
+        existing = [e for e in os.listdir(self.root) if not e.startswith(".")]
+        if existing and not force:
+            raise UsageError(
+                f"storage root {self.root} has no marker but is not empty ({', '.join(sorted(existing)[:5])}); "
+                "check it is the right root, then run again with --force"
+            )
+        tmp = os.path.join(self.root, f".{MARKER_FILE}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"fleet": fleet, "initialised": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, os.path.join(self.root, MARKER_FILE))
+        return f"initialised storage root {self.root} for fleet {fleet}"
+
+    def site_dirs(self, domain: str) -> list[str]:
+        """Every <area>/<domain> that exists below the root (areas the file no longer names too)."""
+        found = []
+        try:
+            areas = sorted(e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return []
+        for area in areas:
+            try:
+                if lstat_below(self.root, f"{area}/{domain}") is not None:
+                    found.append(f"{area}/{domain}")
+            except UnsafePath:
+                continue
+        return found
+
+    def purge(self, domain: str) -> list[str]:
+        removed = []
+        for relpath in self.site_dirs(domain):
+            try:
+                if remove_tree_below(self.root, relpath):
+                    removed.append(relpath)
+            except (UnsafePath, OSError) as exc:
+                raise StorageError(f"purge {relpath}: {exc}") from None
+        return removed
