@@ -30,7 +30,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     for site in desired.sites:
         actions.extend(_plan_site(site, dirs, by_slot, blockers))
     # What is left belongs to sites that are no longer in the fleet file.
-    for (site_name, _slot), leftovers in sorted(by_slot.items()):
+    for _key, leftovers in sorted(by_slot.items()):
         for inst in leftovers:
             actions.append(
                 Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
@@ -45,8 +45,8 @@ def _plan_site(
     blockers: list[str],
 ) -> list[Action]:
     actions: list[Action] = []
-    for spec in site.dirs:
-        action = _plan_dir(spec, dirs.get(spec.relpath), blockers)
+    for dir_spec in site.dirs:
+        action = _plan_dir(dir_spec, dirs.get(dir_spec.relpath), blockers)
         if action is not None:
             actions.append(action)
     dir_targets = tuple(a.target for a in actions)

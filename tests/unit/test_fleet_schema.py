@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-from badfleets import bad_fleets
 
+from badfleets import bad_fleets
 from cargohold.errors import FleetError
 from cargohold.fleet import load_fleet, parse_fleet
 from cargohold.fleet.desired import desired_state

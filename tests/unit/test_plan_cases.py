@@ -49,7 +49,7 @@ def test_plan_case(path):
     for target, text in expect.get("reasons", {}).items():
         assert text in by_target[target].reason
     assert len(result.blockers) == len(expect.get("blockers", []))
-    for text, blocker in zip(expect.get("blockers", []), result.blockers):
+    for text, blocker in zip(expect.get("blockers", []), result.blockers, strict=True):
         assert text in blocker
     rendered = json.dumps([a.reason for a in result.actions])
     for text in expect.get("absent_text", []):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cargohold.cli.output import Output
 from cargohold.cli.main import cli
+from cargohold.cli.output import Output
 from cargohold.lab import Lab, lab_dir
 
 

@@ -6,6 +6,7 @@ no bridge or firewall rule: instances use host networking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -80,10 +81,8 @@ class LabEngine:
             "--log-level=warn",
         ]
         pid = spawn(argv, self.logfile, self.pidfile)
-        try:
+        with contextlib.suppress(Timeout):
             wait_until(lambda: self._answers() or not pid_alive(pid), timeout, "the lab dockerd to answer")
-        except Timeout:
-            pass
         if not self._answers():
             tail = self.logfile.read_text(errors="replace").splitlines()[-5:] if self.logfile.exists() else []
             self.stop()

@@ -7,6 +7,7 @@ the whole picture from one list call per engine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -61,6 +62,12 @@ def healthcheck_config(check: HealthCheck | None, port: int) -> dict[str, Any] |
         "retries": check.retries,
         "start_period": int(check.start_period * _NS),
     }
+
+
+def names_registry(image: str) -> bool:
+    """Does the reference start with a registry host (has a '.' or ':' or is localhost)?"""
+    first, _, rest = image.partition("/")
+    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 def _health_from_status(status: str) -> str:
@@ -140,6 +147,11 @@ class DockerRuntime:
             pass
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"node {node}: inspecting image {image} failed: {_short(exc)}") from None
+        if not names_registry(image):
+            raise RuntimeFailure(
+                f"node {node}: image {image} is not on the engine, and it names no registry to pull it from "
+                "(cargohold never pulls from Docker Hub implicitly: build it there or use registry:port/name:tag)"
+            )
         try:
             client.images.pull(image)
         except docker.errors.DockerException as exc:
@@ -241,10 +253,8 @@ class DockerRuntime:
 
     def _remove_by_name(self, client: docker.DockerClient, name: str) -> None:
         """A leftover container with our name (a crashed earlier apply) would block the create."""
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
     def _tail_logs(self, node: str, container_id: str) -> str:
         try:

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from cargohold.errors import StorageError, UsageError
 from cargohold.model import DirSpec, ObservedDir, StorageState
 from cargohold.storage.base import MARKER_FILE, Usage
-from cargohold.storage.safepath import UnsafePath, ensure_dir_below, lstat_below, remove_tree_below, usage_below
+from cargohold.storage.safepath import (
+    UnsafePath,
+    ensure_dir_below,
+    lstat_below,
+    remove_tree_below,
+    usage_below,
+)
 
 
 class LocalStorage:

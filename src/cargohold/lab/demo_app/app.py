@@ -85,9 +85,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(201, f"stored {name} ({len(data)} bytes)\n".encode())
 
     def log_message(self, fmt, *args):
-        line = "%s - [%s] %s instance=%s\n" % (
-            self.client_address[0], time.strftime("%d/%b/%Y:%H:%M:%S %z"), fmt % args, INSTANCE
-        )
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+        line = f"{self.client_address[0]} - [{stamp}] {fmt % args} instance={INSTANCE}\n"
         try:
             with open(os.path.join(LOG_DIR, "access.log"), "a") as fh:
                 fh.write(line)

@@ -1,0 +1,143 @@
+"""Bad input changes nothing; a wrong storage root starts nothing; data is deleted only on purpose."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from badfleets import bad_fleets
+from cargohold.runtime.docker import LABEL_FLEET
+from conftest import FleetFixture, demo_site, run_cli
+from http_helpers import upload
+
+DOMAIN = "www.example.com"
+
+
+def snapshot(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("case", bad_fleets(), ids=lambda c: c.id)
+def test_bad_fleet_file_exits_with_a_clear_message_and_changes_nothing(case, fleet: FleetFixture, monkeypatch):
+    monkeypatch.setenv("T_ROOT", str(fleet.root))
+    monkeypatch.setenv("T_ENGINE", fleet.engine_url)
+    (fleet.root / ".cargohold-fleet.json").write_text('{"fleet": "t"}')
+    before = snapshot(fleet.root)
+    result = run_cli("-f", str(case.path), "apply")
+    assert result.code == case.exit_code, result.err
+    assert case.expect in result.err
+    assert result.err.startswith("error: ") and "Traceback" not in result.err
+    assert snapshot(fleet.root) == before
+    assert fleet.client.containers.list(all=True, filters={"label": f"{LABEL_FLEET}=t"}) == []
+
+
+def test_missing_fleet_file_is_bad_input(tmp_path):
+    result = run_cli("-f", str(tmp_path / "nope.yml"), "plan")
+    assert result.code == 2 and "no such fleet file" in result.err
+
+
+def test_apply_refuses_when_the_storage_root_is_missing(fleet: FleetFixture):
+    fleet.write([demo_site(DOMAIN, 21100)])
+    shutil.rmtree(fleet.root)
+    result = fleet.cli("apply")
+    assert result.code == 1
+    assert "does not exist" in result.err and "nothing was changed" in result.err
+    assert fleet.containers() == []
+    assert not fleet.root.exists(), "apply must not create a storage root"
+
+
+def test_apply_refuses_when_the_root_is_replaced_by_an_empty_directory(fleet: FleetFixture):
+    """A lost mount leaves an empty mount point: uploads must not go there."""
+    fleet.write([demo_site(DOMAIN, 21110)])
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    for c in fleet.containers():
+        c.remove(force=True)
+    shutil.rmtree(fleet.root)
+    fleet.root.mkdir()  # the "unmounted" mount point
+
+    plan = fleet.cli("plan")
+    assert plan.code == 1 and "blocked" in plan.out and "marker" in plan.out
+    result = fleet.cli("apply")
+    assert result.code == 1 and "no .cargohold-fleet.json marker" in result.err
+    assert fleet.containers() == []
+    assert list(fleet.root.iterdir()) == [], "nothing may be created on an uninitialised root"
+
+
+def test_a_root_of_another_fleet_is_refused(fleet: FleetFixture):
+    fleet.write([demo_site(DOMAIN, 21120)])
+    (fleet.root / ".cargohold-fleet.json").write_text('{"fleet": "someone-else"}')
+    result = fleet.cli("apply")
+    assert result.code == 1 and "marker says fleet 'someone-else'" in result.err
+    init = fleet.cli("storage", "init")
+    assert init.code == 2 and "belongs to fleet 'someone-else'" in init.err
+    assert fleet.containers() == []
+
+
+def test_storage_init_refuses_a_non_empty_root_without_force(fleet: FleetFixture):
+    fleet.write([demo_site(DOMAIN, 21125)])
+    (fleet.root / "files").mkdir()
+    assert fleet.cli("storage", "init").code == 2
+    assert fleet.cli("storage", "init", "--force").code == 0
+
+
+def test_site_directory_symlinked_out_of_the_root_is_never_followed(fleet: FleetFixture, tmp_path):
+    fleet.write([demo_site(DOMAIN, 21130)])
+    fleet.cli("storage", "init")
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    (fleet.root / "files").mkdir()
+    os.symlink(outside, fleet.root / "files" / DOMAIN)
+
+    plan = fleet.cli("plan")
+    assert plan.code == 1 and "symlink" in plan.out
+    result = fleet.cli("apply")
+    assert result.code == 1 and "symlink" in result.err
+    st = os.stat(outside)
+    assert (st.st_uid, oct(st.st_mode & 0o777)) == (0, "0o700"), "the link target must not be chowned"
+    assert fleet.containers() == []
+
+
+def test_purge_deletes_only_that_site_and_only_when_confirmed(fleet: FleetFixture):
+    keep, gone = DOMAIN, "old.example.com"
+    fleet.write([demo_site(keep, 21140), demo_site(gone, 21150)])
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    assert upload("http://127.0.0.1:21140", "a.txt", b"a") == 201
+    assert upload("http://127.0.0.1:21150", "b.txt", b"b") == 201
+
+    refused = fleet.cli("site", "purge", gone, "--yes")
+    assert refused.code == 2 and "still in the fleet file" in refused.err
+
+    fleet.write([demo_site(keep, 21140)])
+    assert fleet.cli("apply").code == 0
+    unconfirmed = fleet.cli("site", "purge", gone)  # no terminal, no --yes
+    assert unconfirmed.code == 2 and "without confirmation" in unconfirmed.err
+    assert (fleet.root / "files" / gone / "b.txt").exists()
+
+    hostile = fleet.cli("site", "purge", "../files", "--yes")
+    assert hostile.code == 2 and "not a valid domain" in hostile.err
+
+    done = fleet.cli("site", "purge", gone, "--yes")
+    assert done.code == 0, done.err
+    assert not (fleet.root / "files" / gone).exists() and not (fleet.root / "logs" / gone).exists()
+    assert (fleet.root / "files" / keep / "a.txt").read_bytes() == b"a"
+    assert (fleet.root / "logs" / keep).is_dir()
+
+
+def test_status_lists_orphans_labelled_for_the_fleet(fleet: FleetFixture):
+    fleet.write([demo_site(DOMAIN, 21160)])
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    fleet.client.containers.run(
+        "cargohold-demo:1", ["sleep", "60"], detach=True, name=f"{fleet.name}-stray", network_mode="none",
+        labels={LABEL_FLEET: fleet.name, "cargohold.site": "stray.example.com", "cargohold.instance": "1"},
+    )
+    report = fleet.cli("status", "--json").json()
+    assert [o["site"] for o in report["orphans"]] == ["stray.example.com"]
+    table = fleet.cli("status")
+    assert "Orphans" in table.out and "stray.example.com" in table.out
+    plan = fleet.cli("plan", "--json").json()
+    assert ("remove", "instance stray.example.com#1") in {(a["kind"], a["target"]) for a in plan["actions"]}
