@@ -22,26 +22,28 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     if not observed.storage.ok:
         blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
     dirs = {d.relpath: d for d in observed.dirs}
-    by_slot: dict[tuple[str, int], list[ObservedInstance]] = defaultdict(list)
+    # site -> slot -> containers claiming that slot (normally exactly one)
+    by_site: dict[str, dict[int, list[ObservedInstance]]] = defaultdict(lambda: defaultdict(list))
     for inst in sorted(observed.instances, key=lambda i: (i.site, i.slot, i.container_id)):
-        by_slot[(inst.site, inst.slot)].append(inst)
+        by_site[inst.site][inst.slot].append(inst)
 
     actions: list[Action] = []
     for site in desired.sites:
-        actions.extend(_plan_site(site, dirs, by_slot, blockers))
+        actions.extend(_plan_site(site, dirs, by_site.pop(site.domain, {}), blockers))
     # What is left belongs to sites that are no longer in the fleet file.
-    for _key, leftovers in sorted(by_slot.items()):
-        for inst in leftovers:
-            actions.append(
-                Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
-            )
+    for _site, slots in sorted(by_site.items()):
+        for _slot, leftovers in sorted(slots.items()):
+            for inst in leftovers:
+                actions.append(
+                    Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
+                )
     return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers))
 
 
 def _plan_site(
     site: SiteSpec,
     dirs: dict[str, ObservedDir],
-    by_slot: dict[tuple[str, int], list[ObservedInstance]],
+    by_slot: dict[int, list[ObservedInstance]],
     blockers: list[str],
 ) -> list[Action]:
     actions: list[Action] = []
@@ -53,14 +55,15 @@ def _plan_site(
 
     previous_replace: str | None = None
     for spec in site.instances:
-        found = by_slot.pop((site.domain, spec.slot), [])
+        found = by_slot.pop(spec.slot, [])
         if not found:
             actions.append(Action("create", spec.target, "missing", dir_targets, instance=spec))
             continue
-        keep, *duplicates = sorted(found, key=lambda i: (i.state != "running", i.config_hash != spec.config_hash()))
+        want_hash = spec.config_hash()
+        keep, *duplicates = sorted(found, key=lambda i: (i.state != "running", i.config_hash != want_hash))
         for dup in duplicates:
             actions.append(Action("remove", spec.target, f"duplicate container {dup.name}", observed=dup))
-        reasons = replacement_reasons(spec, keep)
+        reasons = replacement_reasons(spec, keep, want_hash)
         if reasons:
             # Rolling: each replacement waits for the previous one of the same site to be healthy.
             after = dir_targets + ((previous_replace,) if previous_replace else ())
@@ -68,8 +71,8 @@ def _plan_site(
             previous_replace = spec.target
 
     wanted = len(site.instances)
-    for (domain, slot) in sorted(k for k in by_slot if k[0] == site.domain and k[1] > wanted):
-        for inst in by_slot.pop((domain, slot)):
+    for _slot, extra in sorted(by_slot.items()):  # slots above `wanted`: the site was scaled down
+        for inst in extra:
             actions.append(
                 Action("remove", inst.target, f"scaled down to {wanted} instance(s)", (previous_replace,)
                        if previous_replace else (), observed=inst)
@@ -93,14 +96,14 @@ def _plan_dir(spec: DirSpec, seen: ObservedDir | None, blockers: list[str]) -> A
     return None
 
 
-def replacement_reasons(spec: InstanceSpec, seen: ObservedInstance) -> list[str]:
+def replacement_reasons(spec: InstanceSpec, seen: ObservedInstance, want_hash: str | None = None) -> list[str]:
     """Why the running instance is not the one the fleet file asks for; empty when it is."""
     reasons: list[str] = []
     if seen.node != spec.node:
         reasons.append(f"moves from node {seen.node} to {spec.node}")
     if seen.state != "running":
         reasons.append(f"not running ({seen.state})")
-    if seen.config_hash != spec.config_hash():
+    if seen.config_hash != (want_hash or spec.config_hash()):
         reasons.extend(_config_changes(spec.config(), seen.config) or ["configuration changed"])
     return reasons
 
