@@ -127,9 +127,12 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",")):
             row = bench_applied(lab, n, args.repeat)
             rows.append(row)
-            print(f"(a) {n:>4} sites: no-op plan {row['plan_s'] * 1000:7.1f} ms, docker ps {row['docker_ps_s'] * 1000:7.1f}"
-                  f" ms, ratio {row['ratio']:.2f} (target <= 3), {row['plan_ms_per_site']:.2f} ms/site;"
-                  f" whole `cargohold plan` command {row['cli_s'] * 1000:.0f} ms; initial apply {row['apply_s']:.1f} s")
+            print(
+                f"(a) {n:>4} sites: no-op plan {row['plan_s'] * 1000:7.1f} ms,"
+                f" docker ps {row['docker_ps_s'] * 1000:7.1f} ms, ratio {row['ratio']:.2f} (target <= 3),"
+                f" {row['plan_ms_per_site']:.2f} ms/site; whole `cargohold plan` command {row['cli_s'] * 1000:.0f} ms;"
+                f" initial apply {row['apply_s']:.1f} s"
+            )
     finally:
         lab.down()
     if len(rows) >= 2:

@@ -53,9 +53,20 @@ def spawn(argv: list[str], logfile: Path, pidfile: Path, env: dict[str, str] | N
     return proc.pid
 
 
-def stop_pid(pid: int, grace: float = 15.0) -> None:
-    """SIGTERM, wait up to grace seconds, then SIGKILL."""
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_pid(pid: int, grace: float = 15.0, expect: str | None = None) -> None:
+    """SIGTERM, wait up to grace seconds, then SIGKILL. With `expect`, only a process whose command
+    line contains it is signalled: a recorded pid may have been reused by something else."""
     if not pid_alive(pid):
+        return
+    if expect is not None and expect not in cmdline(pid):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -88,3 +99,41 @@ def unmount_all_below(path: Path) -> None:
         result = subprocess.run(["umount", target], capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             subprocess.run(["umount", "-l", target], capture_output=True, timeout=30)
+
+
+def pids_naming(path: Path) -> list[int]:
+    """Processes whose command line names `path` (a lab directory no other program uses)."""
+    needle = str(path)
+    own = os.getpid()
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != own and needle in cmdline(int(p))]
+
+
+def kill_cgroup(name: str) -> int:
+    """SIGKILL every process in the cgroup `name` (all hierarchies) and remove it; returns the count.
+
+    The lab's engine puts its containers under a cgroup parent of its own, so after a crash (a
+    SIGKILLed dockerd leaves its containers running) they can be found without guessing by name.
+    """
+    base = Path("/sys/fs/cgroup")
+    tops = [base / name] + [d / name for d in base.iterdir() if d.is_dir()] if base.is_dir() else []
+    killed = 0
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for procs in top.rglob("cgroup.procs"):
+            try:
+                pids = [int(p) for p in procs.read_text().split()]
+            except (OSError, ValueError):
+                continue
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+    for top in tops:
+        if top.is_dir():
+            for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+            with contextlib.suppress(OSError):
+                top.rmdir()
+    return killed

@@ -7,6 +7,7 @@ no bridge or firewall rule: instances use host networking.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -16,7 +17,15 @@ import docker
 import docker.errors
 
 from cargohold.errors import RuntimeFailure
-from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid, unmount_all_below
+from cargohold.lab.daemon import (
+    kill_cgroup,
+    pid_alive,
+    pids_naming,
+    read_pid,
+    spawn,
+    stop_pid,
+    unmount_all_below,
+)
 from cargohold.wait import Timeout, wait_until
 
 
@@ -35,6 +44,11 @@ class LabEngine:
     @property
     def pidfile(self) -> Path:
         return self.home / "dockerd.pid"
+
+    @property
+    def cgroup(self) -> str:
+        """A cgroup parent of this lab's own, so its containers can be found after a crash."""
+        return "cargohold-" + hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
 
     @property
     def logfile(self) -> Path:
@@ -78,6 +92,7 @@ class LabEngine:
             "--ip-masq=false",
             "--ip-forward=false",
             "--storage-driver=overlay2",
+            f"--cgroup-parent=/{self.cgroup}",
             "--log-level=warn",
         ]
         pid = spawn(argv, self.logfile, self.pidfile)
@@ -91,7 +106,18 @@ class LabEngine:
     def stop(self) -> None:
         pid = read_pid(self.pidfile)
         if pid is not None:
-            stop_pid(pid, grace=20)
+            stop_pid(pid, grace=20, expect=str(self.socket))
+        # A crashed dockerd leaves its containerd, the shims and the containers running.
+        exec_root = self.home / "exec"
+        containerd = read_pid(exec_root / "containerd" / "containerd.pid")
+        if containerd is not None:
+            stop_pid(containerd, grace=10, expect=str(exec_root))
+        kill_cgroup(self.cgroup)
+        for pid in pids_naming(exec_root):  # containerd-shim-runc-v2 -address <exec root>/…
+            stop_pid(pid, grace=5, expect=str(exec_root))
         if self.home.exists():
             unmount_all_below(self.home)
+        # The exec root is runtime state (like /var/run/docker, wiped at boot): a stale one makes
+        # the next containerd hang restoring tasks whose shims are gone.
+        shutil.rmtree(exec_root, ignore_errors=True)
         self.pidfile.unlink(missing_ok=True)
