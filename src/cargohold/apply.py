@@ -10,6 +10,7 @@ from cargohold.backends import Backends, observe
 from cargohold.errors import ApplyFailed, RuntimeFailure, StorageError
 from cargohold.model import Action, Desired, InstanceSpec, Plan
 from cargohold.plan import plan as make_plan
+from cargohold.storage.glusterfs import GlusterStorage
 from cargohold.wait import Timeout, wait_until
 
 Report = Callable[[str], None]
@@ -53,17 +54,19 @@ def _in_plan(plan: Plan, target: str) -> bool:
 
 
 def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
-    """Check everything that can fail before the first change: the root, engines and images."""
+    """Check everything that can fail before the first change: storage settings, engines, images."""
+    if any(a.step is not None for a in plan.actions) and isinstance(backends.storage, GlusterStorage):
+        backends.storage.preflight()
     starts = [a.instance for a in plan.actions if a.instance is not None]
-    if starts:
-        state = backends.storage.check_root(desired.fleet)
-        if not state.ok:
-            raise StorageError(f"refusing to start instances: storage root {state.root}: {state.reason}")
     for node, image in sorted({(spec.node, spec.image) for spec in starts}):
         backends.runtime.ensure_image(node, image)
 
 
 def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> None:
+    if action.step is not None:
+        assert isinstance(backends.storage, GlusterStorage)
+        backends.storage.execute(action.step)
+        return
     if action.dir is not None:
         backends.storage.ensure_dir(action.dir)
         return
@@ -74,10 +77,16 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
     spec = action.instance
     assert spec is not None
     if action.kind == "replace":
-        assert action.observed is not None
         _wait_for_another_healthy(spec, desired, backends, report)
+    # The storage guard, right before the start: a missing mount must never send uploads to an empty
+    # local directory (checked again here because the world may have changed since observe).
+    state = backends.check_node(desired, spec.node)
+    if not state.ok:
+        raise StorageError(f"refusing to start {spec.target} on {spec.node}: storage at {state.root}: {state.reason}")
+    if action.kind == "replace":
+        assert action.observed is not None
         backends.runtime.stop(action.observed)
-    container_id = backends.runtime.start(desired.fleet, spec, desired.storage_root)
+    container_id = backends.runtime.start(desired.fleet, spec, desired.root_of(spec.node))
     deadline = spec.health.deadline if spec.health else 30.0
     backends.runtime.wait_healthy(spec.node, container_id, deadline)
 

@@ -4,30 +4,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.model import Desired, Observed
+from cargohold.model import Desired, Observed, StorageState
 from cargohold.runtime.docker import DockerRuntime
+from cargohold.storage.glusterfs import GlusterStorage
 from cargohold.storage.local import LocalStorage
 
 
 @dataclass
 class Backends:
     runtime: DockerRuntime
-    storage: LocalStorage
+    storage: LocalStorage | GlusterStorage
 
     def close(self) -> None:
         self.runtime.close()
 
+    def check_node(self, desired: Desired, node: str) -> StorageState:
+        """Is the fleet's storage (its marker) visible where this node's instances mount it?"""
+        if isinstance(self.storage, GlusterStorage):
+            return self.storage.check_node(node, desired.fleet)
+        state = LocalStorage(desired.root_of(node)).check_root(desired.fleet)
+        return StorageState(state.root, state.ok, state.reason, node)
+
 
 def connect(fleet: Fleet) -> Backends:
     runtime = DockerRuntime({node.name: node.engine for node in fleet.nodes})
-    return Backends(runtime=runtime, storage=LocalStorage(fleet.storage.root))
+    desired = desired_state(fleet)
+    storage: LocalStorage | GlusterStorage
+    if desired.cluster is not None:
+        storage = GlusterStorage(fleet.fleet, desired.cluster, desired.node_storage, fleet.storage.root)
+    else:
+        storage = LocalStorage(fleet.storage.root)
+    return Backends(runtime=runtime, storage=storage)
 
 
 def observe(desired: Desired, backends: Backends) -> Observed:
     dirs = [d for site in desired.sites for d in site.dirs]
+    storage = backends.storage
+    management = storage.check_root(desired.fleet)
+    if isinstance(storage, GlusterStorage):
+        cluster = storage.observe_cluster()
+        nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage)
+    else:
+        cluster = None
+        # Nodes that see the root at the fleet's path share the management check; others get their own.
+        nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage if n.root != storage.root)
     return Observed(
         instances=backends.runtime.observe(desired.fleet),
-        dirs=backends.storage.observe_dirs(dirs),
-        storage=backends.storage.check_root(desired.fleet),
+        dirs=storage.observe_dirs(dirs),
+        storage=management,
+        nodes=nodes,
+        cluster=cluster,
     )

@@ -97,14 +97,51 @@ class SiteSpec:
 
 
 @dataclass(frozen=True)
+class NodeStorage:
+    """Where one web node sees the storage root, and how cargohold reaches the node."""
+
+    node: str
+    root: str
+    state_dir: str
+    ssh: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    address: str
+    brick: str
+    ssh: str | None = None
+    socket: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """A replicated GlusterFS volume: its layout, options, and per-directory quotas."""
+
+    volume: str
+    replica: int
+    arbiter: int
+    servers: tuple[ServerSpec, ...]
+    options: tuple[tuple[str, str], ...]
+    quotas: tuple[tuple[str, int], ...]  # (relpath, bytes)
+    allow_root_filesystem: bool = False
+
+
+@dataclass(frozen=True)
 class Desired:
     fleet: str
     storage_root: str
     nodes: tuple[str, ...]
     sites: tuple[SiteSpec, ...]
+    node_storage: tuple[NodeStorage, ...] = ()
+    cluster: ClusterSpec | None = None
 
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)
+
+    def root_of(self, node: str) -> str:
+        return next((n.root for n in self.node_storage if n.node == node), self.storage_root)
 
 
 @dataclass(frozen=True)
@@ -137,11 +174,23 @@ class ObservedDir:
 
 @dataclass(frozen=True)
 class StorageState:
-    """Is the storage root the fleet's own? (marker file with the fleet's id at the root)"""
+    """Is the storage root the fleet's own? (marker file with the fleet's id at the root)
+    `node` is empty for the management view (where cargohold creates directories)."""
 
     root: str
     ok: bool
     reason: str = ""
+    node: str = ""
+    mounted: bool = True  # False: a shared-storage mount is missing (apply can mount it)
+    mounted_from: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterStep:
+    """One storage-side operation (GlusterFS), carried by an Action."""
+
+    op: str  # probe, create-volume, start-volume, set-option, start-bricks, mount, quota-enable, quota-limit
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +198,11 @@ class Observed:
     instances: tuple[ObservedInstance, ...]
     dirs: tuple[ObservedDir, ...]
     storage: StorageState
+    nodes: tuple[StorageState, ...] = ()
+    cluster: object | None = None  # the backend's own observation (storage.glusterfs.ObservedCluster)
+
+    def node_state(self, node: str) -> StorageState | None:
+        return next((n for n in self.nodes if n.node == node), None)
 
 
 @dataclass(frozen=True)
@@ -160,6 +214,7 @@ class Action:
     dir: DirSpec | None = None
     instance: InstanceSpec | None = None
     observed: ObservedInstance | None = None
+    step: ClusterStep | None = None
 
     @property
     def node(self) -> str | None:

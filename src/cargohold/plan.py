@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from cargohold.model import (
     Action,
@@ -15,21 +16,40 @@ from cargohold.model import (
     Plan,
     SiteSpec,
 )
+from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, quota_actions
 
 
 def plan(desired: Desired, observed: Observed) -> Plan:
     blockers: list[str] = []
-    if not observed.storage.ok:
+    actions: list[Action] = []
+    cluster = observed.cluster if isinstance(observed.cluster, ObservedCluster) else None
+    if desired.cluster is not None and cluster is not None:
+        actions += cluster_actions(desired.cluster, desired.node_storage, cluster, blockers)
+    # Storage that is merely not mounted yet is fine when this plan mounts it; anything else blocks.
+    mounting = {a.step.args[0]: a.target for a in actions if a.step is not None and a.step.op == "mount"}
+    storage_after = tuple(a.target for a in actions if a.step is not None and a.step.op in ("mount", "write-marker"))
+    if not observed.storage.ok and not (not observed.storage.mounted and mounting):
         blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
+    node_blocked = {
+        state.node: f"storage at {state.root} on node {state.node}: {state.reason}"
+        for state in observed.nodes
+        if not state.ok and not (not state.mounted and state.node in mounting)
+    }
     dirs = {d.relpath: d for d in observed.dirs}
     # site -> slot -> containers claiming that slot (normally exactly one)
     by_site: dict[str, dict[int, list[ObservedInstance]]] = defaultdict(lambda: defaultdict(list))
     for inst in sorted(observed.instances, key=lambda i: (i.site, i.slot, i.container_id)):
         by_site[inst.site][inst.slot].append(inst)
 
-    actions: list[Action] = []
     for site in desired.sites:
-        actions.extend(_plan_site(site, dirs, by_site.pop(site.domain, {}), blockers))
+        site_actions = _plan_site(site, dirs, by_site.pop(site.domain, {}), blockers)
+        for action in site_actions:
+            node = action.instance.node if action.instance is not None else None
+            if node in node_blocked:
+                blockers.append(f"{action.target}: {node_blocked[node]}")
+                continue
+            extra = storage_after if action.dir is not None else ((mounting[node],) if node in mounting else ())
+            actions.append(replace(action, after=action.after + extra) if extra else action)
     # What is left belongs to sites that are no longer in the fleet file.
     for _site, slots in sorted(by_site.items()):
         for _slot, leftovers in sorted(slots.items()):
@@ -37,6 +57,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 actions.append(
                     Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
                 )
+    if desired.cluster is not None and cluster is not None:
+        actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
     return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers))
 
 

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from cargohold.fleet.schema import LOGS_AREA, Fleet, Site
-from cargohold.model import Desired, DirSpec, HealthCheck, InstanceSpec, Mount, SiteSpec
+from cargohold.fleet.schema import LOGS_AREA, Fleet, GlusterStorage, Site
+from cargohold.model import (
+    ClusterSpec,
+    Desired,
+    DirSpec,
+    HealthCheck,
+    InstanceSpec,
+    Mount,
+    NodeStorage,
+    ServerSpec,
+    SiteSpec,
+)
+from cargohold.storage.gluster_profile import volume_options
 
 # Writable areas are served back by the site (uploads), logs are private to the site's owner.
 AREA_MODE = 0o755
@@ -12,11 +23,36 @@ LOGS_MODE = 0o750
 
 def desired_state(fleet: Fleet) -> Desired:
     node_names = tuple(n.name for n in fleet.nodes)
+    sites = tuple(site_spec(site, node_names) for site in fleet.sites)
     return Desired(
         fleet=fleet.fleet,
         storage_root=fleet.storage.root,
         nodes=node_names,
-        sites=tuple(site_spec(site, node_names) for site in fleet.sites),
+        sites=sites,
+        node_storage=tuple(
+            NodeStorage(n.name, n.storage_root or fleet.storage.root, n.state_dir, n.ssh) for n in fleet.nodes
+        ),
+        cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
+    )
+
+
+def cluster_spec(fleet: Fleet, storage: GlusterStorage, sites: tuple[SiteSpec, ...]) -> ClusterSpec:
+    # Only the fleet's web nodes and the servers themselves (self-heal, heal info) may mount the volume.
+    allow = sorted({n.address for n in fleet.nodes} | {s.address for s in storage.servers})
+    options = volume_options(len(storage.servers), {k: str(v) for k, v in storage.options.items()})
+    options.setdefault("auth.allow", ",".join(allow))
+    quotas = []
+    for site, spec in zip(fleet.sites, sites, strict=True):
+        if site.quota_bytes is not None:
+            quotas += [(d.relpath, site.quota_bytes) for d in spec.dirs]
+    return ClusterSpec(
+        volume=storage.volume,
+        replica=storage.replica,
+        arbiter=storage.arbiter,
+        servers=tuple(ServerSpec(s.name, s.address, s.brick, s.ssh, s.glusterd_socket) for s in storage.servers),
+        options=tuple(sorted(options.items())),
+        quotas=tuple(quotas),
+        allow_root_filesystem=storage.allow_root_filesystem,
     )
 
 

@@ -90,7 +90,11 @@ def _describe_all(exc: ValidationError, name: str, tree: CommentedMap) -> list[s
     for err in exc.errors():
         loc = _strip_union_tags(tuple(err["loc"]))
         message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx") or {}
+            loc = (*loc, str(ctx.get("discriminator", "")).strip("'"))
+            message = f"unknown {loc[-1]} {ctx.get('tag')!r}: use one of {ctx.get('expected_tags')}"
+        elif err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] == "missing":
             message = "required key is missing"
@@ -107,9 +111,17 @@ def _describe_all(exc: ValidationError, name: str, tree: CommentedMap) -> list[s
 
 
 def _strip_union_tags(loc: Loc) -> Loc:
-    """pydantic adds the union member's name ('str', 'Health', 'int') to the location: drop it."""
-    tags = {"str", "int", "float", "Health", "function-after[check_container_path(), str]"}
-    return tuple(part for part in loc if not (isinstance(part, str) and (part in tags or "[" in part)))
+    """pydantic adds the union member's name ('str', 'Health', a storage backend) to the location."""
+    tags = {"str", "int", "float", "Health"}
+    backends = {"local", "glusterfs"}
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and (part in tags or "[" in part):
+            continue
+        if isinstance(part, str) and part in backends and out == ["storage"]:
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def _dotted(loc: Loc) -> str:

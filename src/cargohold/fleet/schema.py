@@ -135,7 +135,81 @@ class LocalStorage(Model):
     root: AbsolutePath
 
 
-Storage = LocalStorage
+HOST_RE = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|" + _LABEL + r"(?:\.(?:" + _LABEL + r"))*)$")
+VOLUME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPTION_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$")
+
+
+def check_host(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise ValueError(f"{value!r} is not an IPv4 address or a host name")
+    return value
+
+
+def check_volume(value: str) -> str:
+    if not VOLUME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid volume name (letters, digits, '_' and '-')")
+    return value
+
+
+Host = Annotated[str, AfterValidator(check_host)]
+VolumeName = Annotated[str, AfterValidator(check_volume)]
+
+
+class GlusterServer(Model):
+    name: Name
+    address: Host
+    brick: AbsolutePath
+    ssh: str | None = None  # user@host[:port]; none: the server is this machine
+    # A glusterd of its own on this machine (the lab); none: the system glusterd.
+    glusterd_socket: AbsolutePath | None = None
+
+
+class GlusterStorage(Model):
+    """The storage root is a replicated GlusterFS volume that every web node mounts at `root`."""
+
+    backend: Literal["glusterfs"]
+    root: AbsolutePath
+    volume: VolumeName
+    servers: list[GlusterServer] = Field(min_length=2)
+    replica: int = Field(3, ge=2, le=3)
+    arbiter: int = Field(1, ge=0, le=1)
+    # Plain replica 2 has no tie-breaker: see the validator's message.
+    allow_replica2: bool = False
+    # Bricks on a server's root filesystem fill it up with site data; refused unless set.
+    allow_root_filesystem: bool = False
+    options: dict[str, str | int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _layout(self) -> GlusterStorage:
+        if self.replica == 2 and self.arbiter == 0 and not self.allow_replica2:
+            raise ValueError(
+                "replica 2 without an arbiter can split-brain: when the two servers lose sight of each other, "
+                "both accept writes to the same file and neither copy can be trusted. Use replica 3 with "
+                "arbiter 1 (the default), or set allow_replica2: true if you accept that risk"
+            )
+        if self.arbiter == 1 and self.replica != 3:
+            raise ValueError("arbiter 1 needs replica 3 (two data bricks and one arbiter per replica set)")
+        if len(self.servers) % self.replica:
+            raise ValueError(f"{len(self.servers)} servers (bricks) is not a multiple of replica {self.replica}")
+        _unique([s.name for s in self.servers], "servers", "server name")
+        _unique([f"{s.address}:{s.brick}" for s in self.servers], "servers", "brick")
+        for start in range(0, len(self.servers), self.replica):
+            group = self.servers[start:start + self.replica]
+            data = group[: self.replica - self.arbiter]
+            addresses = [s.address for s in data]
+            if len(set(addresses)) != len(addresses):
+                raise ValueError(
+                    f"servers {', '.join(s.name for s in group)} form one replica set but two of its data "
+                    "bricks are on one server: losing that server loses both copies"
+                )
+        for name in self.options:
+            if not OPTION_RE.match(name):
+                raise ValueError(f"options: {name!r} is not a GlusterFS option name (like network.ping-timeout)")
+        return self
+
+
+Storage = Annotated[LocalStorage | GlusterStorage, Field(discriminator="backend")]
 
 
 class Node(Model):
@@ -143,7 +217,11 @@ class Node(Model):
     engine: EngineURL
     # Where this node's instances are reachable (they use host networking).
     address: str = "127.0.0.1"
-
+    # Where this node mounts the storage (default: storage.root); the lab gives each node its own.
+    storage_root: AbsolutePath | None = None
+    # Where cargohold keeps this node's mount pid and log.
+    state_dir: AbsolutePath = "/var/lib/cargohold"
+    ssh: str | None = None  # user@host[:port] to mount storage on a remote node
 
 class Site(Model):
     domain: Domain
@@ -161,6 +239,8 @@ class Site(Model):
     env: dict[EnvName, str | int | float] = Field(default_factory=dict)
     health: str | Health | None = None
     nodes: list[Name] | None = None
+    # GlusterFS directory quota for each of the site's areas, e.g. 10GiB, 500MB.
+    quota: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -178,6 +258,8 @@ class Site(Model):
                 raise ValueError(f"{target!r} is mounted twice (writable and logs)")
         if self.nodes is not None and len(set(self.nodes)) != len(self.nodes):
             raise ValueError("nodes: a node is named twice")
+        if self.quota is not None:
+            parse_size(self.quota)
         if self.user is not None and not re.match(r"^[a-z0-9_][a-z0-9_.-]*(:[a-z0-9_][a-z0-9_.-]*)?$", self.user):
             raise ValueError(f"user {self.user!r} must be 'name', 'uid' or 'uid:gid'")
         return self
@@ -189,6 +271,10 @@ class Site(Model):
                 return Health(http=self.health)
             return Health(command=self.health)
         return self.health
+
+    @property
+    def quota_bytes(self) -> int | None:
+        return None if self.quota is None else parse_size(self.quota)
 
     @property
     def ports(self) -> range:
@@ -205,7 +291,9 @@ class Fleet(Model):
     @model_validator(mode="after")
     def _consistent(self) -> Fleet:
         _unique([n.name for n in self.nodes], "nodes", "node name")
-        _unique([n.engine for n in self.nodes], "nodes", "engine endpoint")
+        # Two nodes may share an engine (the lab) only if each mounts the storage at its own path.
+        _unique([f"{n.engine} with storage at {n.storage_root or self.storage.root}" for n in self.nodes],
+                "nodes", "engine")
         _unique([s.domain for s in self.sites], "sites", "domain")
         known = {n.name for n in self.nodes}
         for site in self.sites:
@@ -213,6 +301,8 @@ class Fleet(Model):
                 if name not in known:
                     raise ValueError(f"site {site.domain}: node {name!r} is not in 'nodes'")
         _check_port_overlap(self)
+        if self.storage.backend == "local" and any(s.quota for s in self.sites):
+            raise ValueError("sites: quota needs storage.backend glusterfs (directory quotas)")
         return self
 
     def site(self, domain: str) -> Site:
@@ -220,6 +310,18 @@ class Fleet(Model):
             if site.domain == domain:
                 return site
         raise KeyError(domain)
+
+
+_SIZE_RE = re.compile(r"^([0-9]+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$")
+_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def parse_size(text: str) -> int:
+    match = _SIZE_RE.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a size like 500MiB or 10GB")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _unique(values: list[str], field: str, what: str) -> None:

@@ -102,8 +102,11 @@ class DockerRuntime:
 
     def observe(self, fleet: str) -> tuple[ObservedInstance, ...]:
         found: list[ObservedInstance] = []
-        for node in self.engines:
-            found.extend(self.observe_node(node, fleet))
+        seen_urls: set[str] = set()
+        for node, url in self.engines.items():
+            if url not in seen_urls:  # nodes sharing an engine (the lab) are listed once
+                seen_urls.add(url)
+                found.extend(self.observe_node(node, fleet))
         return tuple(found)
 
     def observe_node(self, node: str, fleet: str, site: str | None = None) -> list[ObservedInstance]:

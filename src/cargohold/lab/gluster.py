@@ -1,0 +1,104 @@
+"""Several glusterd on this machine, one per loopback alias 127.1.1.N, as GlusterFS's own cluster
+tests run them (tests/cluster.rc): each with its own working, run and log directories and socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cargohold.errors import RuntimeFailure
+from cargohold.lab.daemon import pid_alive, pids_naming, read_pid, spawn, stop_pid, unmount_all_below
+from cargohold.wait import Timeout, wait_until
+
+ADDRESS_PREFIX = "127.1.1."
+
+
+@dataclass(frozen=True)
+class LabGlusterd:
+    home: Path  # <lab>/gluster/sN
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"s{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"{ADDRESS_PREFIX}{self.index}"
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "run" / "glusterd.socket"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "glusterd.pid"
+
+    @property
+    def brick_root(self) -> Path:
+        return self.home / "bricks"
+
+    def argv(self) -> list[str]:
+        return [
+            "glusterd",
+            "--xlator-option", f"management.working-directory={self.home / 'glusterd'}",
+            "--xlator-option", f"management.transport.socket.bind-address={self.address}",
+            "--xlator-option", f"management.run-directory={self.home / 'run'}",
+            "--xlator-option", f"management.glusterd-sockfile={self.socket}",
+            f"--pid-file={self.pidfile}",
+            f"--log-file={self.home / 'log' / 'glusterd.log'}",
+            "--no-daemon",
+        ]
+
+    def running(self) -> bool:
+        pid = read_pid(self.pidfile)
+        return pid is not None and pid_alive(pid) and self.socket.exists()
+
+    def start(self, timeout: float = 30) -> None:
+        if self.running():
+            return
+        if shutil.which("glusterd") is None:
+            raise RuntimeFailure("glusterd is not installed (run scripts/setup, or apt-get install glusterfs-server)")
+        for sub in ("glusterd", "run", "log", "bricks"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        pid = spawn(self.argv(), self.home / "log" / "glusterd.stdout", self.pidfile)
+        with contextlib.suppress(Timeout):
+            wait_until(lambda: self.socket.exists() or not pid_alive(pid), timeout, f"glusterd {self.name}")
+        if not self.socket.exists():
+            raise RuntimeFailure(f"glusterd {self.name} did not start; see {self.home / 'log' / 'glusterd.log'}")
+
+    def stop_glusterd(self) -> None:
+        pid = read_pid(self.pidfile)
+        if pid is not None:
+            stop_pid(pid, grace=10, expect=str(self.home))
+
+    def stop(self) -> None:
+        """glusterd, then every brick and daemon it started (their command lines name our dirs)."""
+        self.stop_glusterd()
+        for pid in pids_naming(self.home):
+            stop_pid(pid, grace=5, expect=str(self.home))
+
+
+@dataclass(frozen=True)
+class LabMount:
+    """A web node's FUSE mount of the volume, with its client's pid recorded."""
+
+    home: Path  # <lab>/web/webN
+
+    @property
+    def mountpoint(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "glusterfs.pid"
+
+    def stop(self) -> None:
+        unmount_all_below(self.home)
+        pid = read_pid(self.pidfile)
+        if pid is not None:
+            stop_pid(pid, grace=5, expect=str(self.home))

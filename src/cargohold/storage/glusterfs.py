@@ -1,0 +1,260 @@
+"""The `glusterfs` backend: a replicated volume that every web node mounts at its storage root.
+
+Observes the cluster through the first server that answers, each node's mount through the node's
+executor; executes the ClusterSteps that glusterfs_plan produces. Site directories, the marker,
+usage and purge go through a mount on this machine (the management mount), with the same
+symlink-safe code as the local backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+from collections.abc import Sequence
+
+from cargohold.errors import RuntimeFailure, StorageError, UsageError
+from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, StorageState
+from cargohold.nodes.base import Executor, executor_for
+from cargohold.storage.base import MARKER_FILE, Usage
+from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.storage.glusterfs_plan import MountState, ObservedCluster
+from cargohold.storage.local import LocalStorage
+from cargohold.wait import Timeout, wait_until
+
+MOUNT_TIMEOUT = 60.0
+
+
+def parse_mounts(text: str, mountpoint: str) -> tuple[bool, str]:
+    """(mounted as glusterfs?, the volfile server) from /proc/mounts text."""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == mountpoint and fields[2] == "fuse.glusterfs":
+            return True, fields[0].split(":")[0]
+    return False, ""
+
+
+class GlusterStorage:
+    def __init__(self, fleet: str, spec: ClusterSpec, nodes: tuple[NodeStorage, ...], root: str) -> None:
+        self.fleet = fleet
+        self.spec = spec
+        self.nodes = nodes
+        self.root = root
+        self.servers = [(s, GlusterCLI(executor_for(s.name, s.ssh), s.socket)) for s in spec.servers]
+        self.node_exec: dict[str, Executor] = {n.node: executor_for(n.node, n.ssh) for n in nodes}
+
+    # -- the cluster ---------------------------------------------------------------------------
+
+    def cli(self) -> tuple[str, GlusterCLI]:
+        """The first server whose glusterd answers (with a short timeout: a hung one must not stall us)."""
+        errors = []
+        for server, cli in self.servers:
+            try:
+                cli.pool()
+                return server.address, cli
+            except RuntimeFailure as exc:
+                errors.append(f"{server.name}: {exc}")
+        raise RuntimeFailure("no storage server answered: " + "; ".join(errors))
+
+    def observe_cluster(self, with_heal: bool = False) -> ObservedCluster:
+        try:
+            address, cli = self.cli()
+            peers = tuple(p for p in cli.pool() if p.hostname != "localhost")
+            volume = cli.volume_info(self.spec.volume)
+            bricks = tuple(cli.volume_status(self.spec.volume)) if volume and volume.status == "Started" else ()
+            quotas: list[tuple[str, int | None]] = []
+            if volume is not None and volume.options.get("features.quota") == "on":
+                quotas = [(rel, cli.quota_limit(self.spec.volume, "/" + rel)) for rel, _ in self.spec.quotas]
+            heal = tuple(cli.heal_summary(self.spec.volume)) if with_heal and bricks else ()
+        except RuntimeFailure as exc:
+            return ObservedCluster(error=str(exc), mounts=self.observe_mounts())
+        return ObservedCluster(None, address, peers, volume, bricks, self.observe_mounts(), tuple(quotas), heal)
+
+    def observe_mounts(self) -> tuple[MountState, ...]:
+        states = []
+        for node in self.nodes:
+            text = self.node_exec[node.node].read_file("/proc/mounts") or ""
+            mounted, server = parse_mounts(text, node.root)
+            states.append(MountState(node.node, node.root, mounted, server))
+        return tuple(states)
+
+    def preflight(self) -> None:
+        """Everything that would make a step fail half-way, checked before the first change."""
+        _, cli = self.cli()
+        known = cli.xml("volume", "set", "help-xml")
+        for name, _value in self.spec.options:
+            if f"<name>{name}</name>" not in known and not name.startswith(("auth.", "features.quota")) \
+                    and name not in ("cluster.server-quorum-type", "cluster.server-quorum-ratio"):
+                raise UsageError(f"storage.options: {name!r} is not a GlusterFS volume option")
+        if not self.spec.allow_root_filesystem:
+            for server, server_cli in self.servers:
+                mount = self._filesystem_of(server_cli.executor, server.brick)
+                if mount == "/":
+                    raise UsageError(
+                        f"storage.servers: brick {server.address}:{server.brick} is on the root filesystem of "
+                        f"{server.name}; site data would fill it up. Put bricks on their own filesystem, or set "
+                        "storage.allow_root_filesystem: true"
+                    )
+
+    @staticmethod
+    def _filesystem_of(executor: Executor, path: str) -> str:
+        probe = path
+        while True:
+            result = executor.run(["df", "--output=target", probe], 10)
+            if result.ok:
+                return result.stdout.strip().splitlines()[-1].strip()
+            if probe == "/":
+                return "/"
+            probe = posixpath.dirname(probe)
+
+    def execute(self, step: ClusterStep) -> None:
+        _, cli = self.cli()
+        vol = self.spec.volume
+        if step.op == "probe":
+            cli.call("peer", "probe", step.args[0])
+            wait_until(lambda: any(p.hostname == step.args[0] and p.connected for p in cli.pool()), 30,
+                       f"peer {step.args[0]} to join")
+        elif step.op == "create-volume":
+            for server, server_cli in self.servers:
+                server_cli.executor.run(["mkdir", "-p", posixpath.dirname(server.brick)], 10)
+            layout = ["replica", str(self.spec.replica)] + (["arbiter", "1"] if self.spec.arbiter else [])
+            bricks = [f"{s.address}:{s.brick}" for s in self.spec.servers]
+            force = ["force"] if self.spec.allow_root_filesystem else []
+            cli.call("volume", "create", vol, *layout, *bricks, *force, timeout=120)
+        elif step.op == "start-volume":
+            cli.call("volume", "start", vol, timeout=120)
+        elif step.op == "set-option":
+            if step.args[0] == "cluster.server-quorum-ratio":
+                cli.call("volume", "set", "all", *step.args)
+            else:
+                cli.call("volume", "set", vol, *step.args)
+        elif step.op == "start-bricks":
+            self.start_bricks(cli)
+        elif step.op == "mount":
+            self.mount(step.args[0])
+        elif step.op == "write-marker":
+            # Only for a volume this very plan created: an adopted volume without a marker is refused.
+            LocalStorage(self.management_root()).init_root(self.fleet)
+        elif step.op == "quota-enable":
+            cli.call("volume", "quota", vol, "enable", timeout=120)
+            # Without these, writes overshoot the limit for the soft/hard timeouts (LAB-NOTES).
+            cli.call("volume", "quota", vol, "hard-timeout", "0")
+            cli.call("volume", "quota", vol, "soft-timeout", "0")
+        elif step.op == "quota-limit":
+            relpath, limit = step.args
+            cli.call("volume", "quota", vol, "limit-usage", "/" + relpath, limit)
+        else:
+            raise RuntimeFailure(f"unknown storage step {step.op}")
+
+    def start_bricks(self, cli: GlusterCLI) -> None:
+        """`volume start force`, then check that every brick is online with a live, new process:
+        right after a kill, start force can report success and start nothing."""
+        vol = self.spec.volume
+        before = {b.name: (b.online, b.pid) for b in cli.volume_status(vol)}
+        cli.call("volume", "start", vol, "force", timeout=120)
+        executors = {s.address: c.executor for s, c in self.servers}
+
+        def all_running() -> bool:
+            now = cli.volume_status(vol)
+            if len(now) != len(self.spec.servers):
+                return False
+            for brick in now:
+                was_online, old_pid = before.get(brick.name, (False, 0))
+                if not brick.online or brick.pid <= 0 or (not was_online and brick.pid == old_pid):
+                    return False
+                executor = executors.get(brick.address)
+                if executor is not None and not executor.run(["test", "-d", f"/proc/{brick.pid}"], 10).ok:
+                    return False
+            return True
+
+        try:
+            wait_until(all_running, 60, f"every brick of {vol} online with a running process", interval=0.5)
+        except Timeout as exc:
+            raise RuntimeFailure(str(exc)) from None
+
+    def mount(self, node_name: str) -> None:
+        node = next(n for n in self.nodes if n.node == node_name)
+        executor = self.node_exec[node_name]
+        state = posixpath.join(node.state_dir, f"glusterfs-{self.spec.volume}")
+        executor.run(["mkdir", "-p", node.root, state], 10)
+        servers = [f"--volfile-server={s.address}" for s in self.spec.servers]
+        argv = [
+            "glusterfs", *servers, f"--volfile-id={self.spec.volume}",
+            f"--pid-file={state}/glusterfs.pid", f"--log-file={state}/glusterfs.log",
+            "--process-name=fuse", node.root,
+        ]
+        result = executor.run(argv, MOUNT_TIMEOUT)
+        if not result.ok:
+            raise StorageError(f"mount on {node_name} failed: {result.brief()}")
+        try:
+            wait_until(lambda: parse_mounts(executor.read_file("/proc/mounts") or "", node.root)[0], 30,
+                       f"{self.spec.volume} mounted at {node.root} on {node_name}")
+        except Timeout as exc:
+            raise StorageError(str(exc)) from None
+
+    # -- directories, through the management mount ---------------------------------------------
+
+    def management_root(self) -> str:
+        for node in self.nodes:
+            if node.ssh is None:
+                text = self.node_exec[node.node].read_file("/proc/mounts") or ""
+                if parse_mounts(text, node.root)[0]:
+                    return node.root
+        raise StorageError("no web node on this machine has the volume mounted (run apply)")
+
+    def _local(self) -> LocalStorage:
+        return LocalStorage(self.management_root())
+
+    def check_node(self, node_name: str, fleet: str) -> StorageState:
+        node = next(n for n in self.nodes if n.node == node_name)
+        executor = self.node_exec[node_name]
+        mounted, server = parse_mounts(executor.read_file("/proc/mounts") or "", node.root)
+        if not mounted:
+            return StorageState(node.root, False, f"the volume is not mounted at {node.root}", node_name, False)
+        marker = executor.read_file(posixpath.join(node.root, MARKER_FILE))
+        if marker is None:
+            return StorageState(node.root, False, f"mounted, but no {MARKER_FILE} marker", node_name, True, server)
+        if f'"fleet": "{fleet}"' not in marker:
+            return StorageState(node.root, False, "the marker names another fleet", node_name, True, server)
+        return StorageState(node.root, True, "", node_name, True, server)
+
+    def check_root(self, fleet: str) -> StorageState:
+        try:
+            root = self.management_root()
+        except StorageError as exc:
+            return StorageState(self.root, False, str(exc), mounted=False)
+        state = LocalStorage(root).check_root(fleet)
+        return StorageState(root, state.ok, state.reason)
+
+    def observe_dirs(self, dirs: Sequence[DirSpec]) -> tuple[ObservedDir, ...]:
+        try:
+            return self._local().observe_dirs(dirs)
+        except StorageError:
+            return tuple(ObservedDir(d.relpath, False) for d in dirs)
+
+    def ensure_dir(self, spec: DirSpec) -> None:
+        self._local().ensure_dir(spec)
+
+    def usage(self, relpath: str) -> Usage | None:
+        try:
+            return self._local().usage(relpath)
+        except StorageError:
+            return None
+
+    def init_root(self, fleet: str, force: bool = False) -> str:
+        return self._local().init_root(fleet, force)
+
+    def site_dirs(self, domain: str) -> list[str]:
+        return self._local().site_dirs(domain)
+
+    def purge(self, domain: str) -> list[str]:
+        return self._local().purge(domain)
+
+    def heal_counts(self) -> dict[str, int]:
+        _, cli = self.cli()
+        return cli.heal_count(self.spec.volume)
+
+    def trigger_heal(self) -> None:
+        """Ask the self-heal daemons to crawl now (advisory: a failure here changes nothing)."""
+        with contextlib.suppress(RuntimeFailure):
+            _, cli = self.cli()
+            cli.call("volume", "heal", self.spec.volume)

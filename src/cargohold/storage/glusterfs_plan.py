@@ -1,0 +1,117 @@
+"""The storage side of the pure diff for GlusterFS: what the cluster lacks, as Actions. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.model import Action, ClusterSpec, ClusterStep, NodeStorage
+from cargohold.storage.gluster_cli import BrickStatus, HealSummary, Peer, VolumeInfo
+
+
+@dataclass(frozen=True)
+class MountState:
+    node: str
+    mountpoint: str
+    mounted: bool
+    server: str = ""  # the volfile server it was mounted from
+
+
+@dataclass(frozen=True)
+class ObservedCluster:
+    error: str | None  # set when no server answered
+    answered_by: str = ""  # address of the server whose view this is
+    peers: tuple[Peer, ...] = ()
+    volume: VolumeInfo | None = None
+    bricks: tuple[BrickStatus, ...] = ()
+    mounts: tuple[MountState, ...] = ()
+    quotas: tuple[tuple[str, int | None], ...] = ()
+    heal: tuple[HealSummary, ...] = ()
+
+
+VOLUME = "volume"
+
+
+def volume_target(spec: ClusterSpec) -> str:
+    return f"volume {spec.volume}"
+
+
+def mount_target(node: str) -> str:
+    return f"mount {node}"
+
+
+def cluster_actions(
+    spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster, blockers: list[str]
+) -> list[Action]:
+    if seen.error is not None:
+        blockers.append(f"storage: {seen.error}")
+        return []
+    actions: list[Action] = []
+    known = {p.hostname for p in seen.peers} | {seen.answered_by}
+    for server in spec.servers:
+        if server.address not in known:
+            actions.append(Action("create", f"peer {server.address}", "not in the trusted pool",
+                                  step=ClusterStep("probe", (server.address,))))
+    peers = tuple(a.target for a in actions)
+    vol = volume_target(spec)
+    want_bricks = [(s.address, s.brick) for s in spec.servers]
+    created = False
+    if seen.volume is None:
+        layout = f"replica {spec.replica}" + (f" arbiter {spec.arbiter}" if spec.arbiter else "")
+        actions.append(Action("create", vol, f"missing ({layout}, {len(spec.servers)} bricks)", peers,
+                              step=ClusterStep("create-volume")))
+        actions.append(Action("update", f"{vol} started", "created, not started", (vol,),
+                              step=ClusterStep("start-volume")))
+        created = True
+    else:
+        have_bricks = [(b.address, b.path) for b in seen.volume.bricks]
+        if (seen.volume.replica, seen.volume.arbiter, have_bricks) != (spec.replica, spec.arbiter, want_bricks):
+            blockers.append(
+                f"{vol} exists with another layout (replica {seen.volume.replica}, arbiter "
+                f"{seen.volume.arbiter}, bricks {', '.join(f'{a}:{p}' for a, p in have_bricks)}); cargohold "
+                "adopts a volume only with the fleet file's layout and never recreates one"
+            )
+            return actions
+        if seen.volume.status != "Started":
+            actions.append(Action("update", f"{vol} started", f"volume is {seen.volume.status}",
+                                  step=ClusterStep("start-volume")))
+        else:
+            offline = [b.name for b in seen.bricks if not b.online]
+            missing = [f"{a}:{p}" for a, p in want_bricks if not any(b.name == f"{a}:{p}" for b in seen.bricks)]
+            if offline or missing:
+                actions.append(Action("update", f"{vol} bricks", f"offline: {', '.join(offline + missing)}",
+                                      step=ClusterStep("start-bricks", tuple(offline + missing))))
+    have_options = {} if seen.volume is None else seen.volume.options
+    for name, value in spec.options:
+        old = have_options.get(name)
+        if old != value:
+            actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}",
+                                  (vol,) if created else (), step=ClusterStep("set-option", (name, value))))
+    mounted = {m.node for m in seen.mounts if m.mounted}
+    for node in nodes:
+        if node.node not in mounted:
+            actions.append(Action("create", mount_target(node.node), f"volume not mounted at {node.root}",
+                                  (f"{vol} started",) if created else (), step=ClusterStep("mount", (node.node,))))
+    if created:
+        first_mount = mount_target(nodes[0].node)
+        actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
+                              (first_mount,), step=ClusterStep("write-marker")))
+    return actions
+
+
+def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str]) -> list[Action]:
+    if not spec.quotas or seen.error is not None:
+        return []
+    actions: list[Action] = []
+    enabled = seen.volume is not None and seen.volume.options.get("features.quota") == "on"
+    if not enabled:
+        actions.append(Action("update", f"{volume_target(spec)} quota", "directory quotas are off",
+                              step=ClusterStep("quota-enable")))
+    have = dict(seen.quotas)
+    for relpath, limit in spec.quotas:
+        if have.get(relpath) != limit:
+            after = tuple(t for t in (f"dir {relpath}", f"{volume_target(spec)} quota")
+                          if t in dir_targets or t.endswith(" quota") and not enabled)
+            old = have.get(relpath)
+            actions.append(Action("update", f"quota {relpath}", f"{old if old else 'no'} limit -> {limit} bytes",
+                                  after, step=ClusterStep("quota-limit", (relpath, str(limit)))))
+    return actions
