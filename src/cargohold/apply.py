@@ -97,16 +97,23 @@ def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Ba
     if site is None or len(site.instances) < 2:
         return
 
-    def another_healthy() -> bool:
-        return any(
-            inst.slot != spec.slot and inst.state == "running" and inst.health in ("healthy", "none")
+    def another_healthy() -> str:
+        others = [
+            inst
             for node in {s.node for s in site.instances}
             for inst in backends.runtime.observe_node(node, desired.fleet, spec.site)
-        )
+            if inst.slot != spec.slot and inst.state == "running"
+        ]
+        if any(inst.health in ("healthy", "none") for inst in others):
+            return "healthy"
+        # Nothing is on its way to healthy either: waiting cannot help.
+        return "" if any(inst.health == "starting" for inst in others) else "hopeless"
 
     deadline = spec.health.deadline if spec.health else 30.0
     try:
-        wait_until(another_healthy, deadline, f"another healthy instance of {spec.site}")
+        outcome = wait_until(another_healthy, deadline, f"another healthy instance of {spec.site}")
     except Timeout:
+        outcome = "hopeless"
+    if outcome == "hopeless":
         # The site is down already; replacing this instance is how it comes back.
         report(f"warning: no other healthy instance of {spec.site}; replacing {spec.target} anyway")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from cargohold.backends import Backends
 from cargohold.fleet.schema import Fleet
 from cargohold.model import Desired, ObservedInstance
+from cargohold.storage.glusterfs import GlusterStorage
 
 
 @dataclass
@@ -42,6 +44,7 @@ class StatusReport:
     missing: list[str] = field(default_factory=list)
     orphans: list[InstanceRow] = field(default_factory=list)
     storage: list[AreaUsage] = field(default_factory=list)
+    cluster: dict[str, Any] | None = None
 
     @property
     def degraded(self) -> list[str]:
@@ -53,12 +56,31 @@ class StatusReport:
             for r in self.instances
             if r.state != "running" or r.health in ("unhealthy", "starting")
         ]
+        if self.cluster is not None:
+            reasons += cluster_problems(self.cluster)
         return reasons
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["degraded"] = self.degraded
         return data
+
+
+def cluster_problems(cluster: dict[str, Any]) -> list[str]:
+    problems = [f"storage: {cluster['error']}"] if cluster.get("error") else []
+    if cluster.get("status") != "Started":
+        problems.append(f"volume {cluster['volume']}: {cluster.get('status')}")
+    problems += [f"server {s['name']}: glusterd not answering" for s in cluster["servers"] if not s["glusterd"]]
+    for b in cluster["bricks"]:
+        if not b["online"]:
+            problems.append(f"brick {b['brick']}: offline")
+        if b["heal_pending"]:
+            problems.append(f"brick {b['brick']}: {b['heal_pending']} entries to heal")
+        if b["split_brain"]:
+            problems.append(f"brick {b['brick']}: {b['split_brain']} entries in split-brain")
+    problems += [f"node {m['node']}: storage not mounted at {m['mountpoint']}" for m in cluster["mounts"]
+                 if not m["mounted"]]
+    return problems
 
 
 def _row(inst: ObservedInstance, addresses: dict[str, str]) -> InstanceRow:
@@ -77,7 +99,9 @@ def _row(inst: ObservedInstance, addresses: dict[str, str]) -> InstanceRow:
 
 def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage: bool = True) -> StatusReport:
     state = backends.storage.check_root(desired.fleet)
-    report = StatusReport(desired.fleet, desired.storage_root, state.ok, state.reason)
+    report = StatusReport(desired.fleet, state.root, state.ok, state.reason)
+    if isinstance(backends.storage, GlusterStorage):
+        report.cluster = backends.storage.cluster_report()
     addresses = {n.name: n.address for n in fleet.nodes}
     observed = sorted(backends.runtime.observe(desired.fleet), key=lambda i: (i.site, i.slot, i.node))
     seen = {(i.site, i.slot) for i in observed}

@@ -15,13 +15,24 @@ def lab_group() -> None:
 
 
 @lab_group.command("up")
-def lab_up() -> None:
-    """Start the lab engine (after cleaning up a crashed run) and build the demo images."""
+@click.option("--storage", type=click.IntRange(0, 9), default=0, show_default=True,
+              help="GlusterFS storage nodes (glusterd on 127.1.1.N); 3 gives replica 3 with an arbiter.")
+@click.option("--web", type=click.IntRange(1, 9), default=2, show_default=True,
+              help="Web nodes, each with its own mount of the volume (with --storage).")
+def lab_up(storage: int, web: int) -> None:
+    """Start the lab (after cleaning up a crashed run) and build the demo images.
+
+    With --storage N it also starts N glusterd and writes $CARGOHOLD_LAB/fleet.yml, a fleet whose
+    web nodes mount one replicated volume; `cargohold -f $CARGOHOLD_LAB/fleet.yml apply` creates it.
+    Running `lab up` again restarts whatever of the lab has died.
+    """
     lab = Lab(lab_dir())
     out = Output()
     out.progress(f"starting the lab in {lab.home} (the first run builds a Debian image: ~1 min)")
-    images = lab.up()
+    images = lab.up(storage=storage, web=web)
     out.line(f"lab up: engine {lab.engine.url}, storage {lab.storage_root}, images {', '.join(images)}")
+    if storage:
+        out.line(f"glusterd on {', '.join(g.address for g in lab.glusterds())}; fleet file {lab.fleet_file}")
 
 
 @lab_group.command("down")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cargohold.cli.main import Context, cli, pass_context
@@ -18,6 +20,24 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
+    answering = {s["name"]: s["glusterd"] for s in cluster["servers"]}
+    out.table(
+        f"GlusterFS volume {cluster['volume']} ({cluster['status']})",
+        ["server", "brick", "glusterd", "online", "heal pending", "split-brain", "disk free"],
+        [[b["server"], b["brick"], "up" if answering.get(b["server"]) else "DOWN", "yes" if b["online"] else "NO",
+          "?" if b["heal_pending"] is None else b["heal_pending"],
+          "?" if b["split_brain"] is None else b["split_brain"],
+          "?" if b["disk_free"] is None else human_bytes(b["disk_free"])] for b in cluster["bricks"]],
+    )
+    out.table("Mounts", ["node", "mountpoint", "mounted", "from server"],
+              [[m["node"], m["mountpoint"], "yes" if m["mounted"] else "NO", m["server"] or "-"]
+               for m in cluster["mounts"]])
+    if cluster["quotas"]:
+        out.table("Quotas", ["path", "limit"],
+                  [[q["path"], human_bytes(q["limit"]) if q["limit"] else "none"] for q in cluster["quotas"]])
+
+
 def render_status(out: Output, report: StatusReport) -> None:
     root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
     out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
@@ -30,6 +50,8 @@ def render_status(out: Output, report: StatusReport) -> None:
         out.table("Storage", ["site", "area", "path", "size", "files"],
                   [[u.site, u.area, u.path, human_bytes(u.bytes) if u.exists else "missing", u.files]
                    for u in report.storage])
+    if report.cluster is not None:
+        render_cluster(out, report.cluster)
     if report.orphans:
         out.table("Orphans (labelled for this fleet, not in the fleet file; `apply` removes them)",
                   ["site", "#", "node", "state", "container"],

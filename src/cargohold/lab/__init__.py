@@ -6,6 +6,7 @@ images; `Lab.down()` stops what it started (by recorded pid) and removes the dir
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ from pathlib import Path
 import docker
 
 from cargohold.errors import UsageError
+from cargohold.lab.daemon import pids_naming, stop_pid, unmount_all_below
 from cargohold.lab.engine import LabEngine
+from cargohold.lab.gluster import LabGlusterd
 from cargohold.lab.images import ensure_demo_image
 
 DEFAULT_LAB = "/dev/shm/cargohold-lab"
@@ -38,23 +41,81 @@ class Lab:
     def storage_root(self) -> Path:
         return self.home / "storage"
 
-    def up(self, demo_versions: tuple[str, ...] = ("1", "2")) -> list[str]:
+    @property
+    def fleet_file(self) -> Path:
+        return self.home / "fleet.yml"
+
+    def glusterd(self, index: int) -> LabGlusterd:
+        return LabGlusterd(self.home / "gluster" / f"s{index}", index)
+
+    def glusterds(self) -> list[LabGlusterd]:
+        found = sorted(int(p.name[1:]) for p in (self.home / "gluster").glob("s[0-9]*")) \
+            if (self.home / "gluster").exists() else []
+        return [self.glusterd(i) for i in found]
+
+    def web_home(self, index: int) -> Path:
+        return self.home / "web" / f"web{index}"
+
+    def up(self, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0, web: int = 1) -> list[str]:
+        """Start (or restart what died of) the lab. With storage > 0: that many glusterd on
+        127.1.1.N and a fleet file ($LAB/fleet.yml) whose web nodes mount one replicated volume."""
         self._claim()
         self.engine.start()
         self.storage_root.mkdir(exist_ok=True)
+        for i in range(1, storage + 1):
+            self.glusterd(i).start()
         client = docker.DockerClient(base_url=self.engine.url, version="auto", timeout=600)
         try:
             images = [ensure_demo_image(client, v) for v in demo_versions]
         finally:
             client.close()
+        if storage and not self.fleet_file.exists():
+            self.fleet_file.write_text(self.fleet_yaml(storage, web))
         return images
+
+    def fleet_yaml(self, storage: int, web: int) -> str:
+        """A fleet file for this lab (JSON, which is YAML): edit it, then `cargohold -f` it."""
+        replica = 3 if storage >= 3 else 2
+        servers = [
+            {"name": g.name, "address": g.address, "brick": str(g.brick_root / "web"),
+             "glusterd_socket": str(g.socket)}
+            for g in (self.glusterd(i) for i in range(1, storage + 1))
+        ]
+        nodes = [
+            {"name": f"web{i}", "engine": self.engine.url, "address": "127.0.0.1",
+             "storage_root": str(self.web_home(i) / "storage"), "state_dir": str(self.web_home(i))}
+            for i in range(1, web + 1)
+        ]
+        fleet = {
+            "fleet": LAB_FLEET,
+            "storage": {"backend": "glusterfs", "root": "/storage", "volume": "web", "servers": servers,
+                        "replica": replica, "arbiter": 1 if replica == 3 else 0,
+                        **({} if replica == 3 else {"allow_replica2": True})},
+            "nodes": nodes,
+            "sites": [{
+                "domain": "www.example.com", "image": "cargohold-demo:1", "instances": 2, "port": 18080,
+                "app_root": "/var/www", "writable": {"/var/www/sites/default/files": "files"},
+                "logs": "/var/log/demo", "uid": 33, "gid": 33,
+                "health": {"http": "/healthz", "interval": 1, "timeout": 2},
+            }],
+        }
+        return "# Written by `cargohold lab up`; JSON is YAML.\n" + json.dumps(fleet, indent=2) + "\n"
 
     def down(self) -> None:
         if not self.home.exists():
             return
         if not (self.home / _MARK).exists():
             raise UsageError(f"{self.home} is not a cargohold lab (no {_MARK}); not removing it")
-        self.engine.stop()
+        self.engine.stop()  # first: containers hold bind mounts of the storage mounts
+        web = self.home / "web"
+        if web.exists():
+            unmount_all_below(web)
+        for glusterd in self.glusterds():
+            glusterd.stop()
+        # FUSE clients do not always exit on umount; like every lab process they name the lab dir.
+        for pid in pids_naming(self.home):
+            stop_pid(pid, grace=5, expect=str(self.home))
+        unmount_all_below(self.home)
         shutil.rmtree(self.home, ignore_errors=True)
 
     def _claim(self) -> None:

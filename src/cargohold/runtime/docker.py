@@ -213,7 +213,7 @@ class DockerRuntime:
                 raise RuntimeFailure(f"node {node}: inspecting {container_id[:12]} failed: {_short(exc)}") from None
             status = state.get("Status")
             health = (state.get("Health") or {}).get("Status")
-            if status in ("exited", "dead"):
+            if status in ("exited", "dead", "restarting"):
                 raise RuntimeFailure(
                     f"container {container_id[:12]} on {node} exited with code {state.get('ExitCode')}: "
                     f"{self._tail_logs(node, container_id)}"

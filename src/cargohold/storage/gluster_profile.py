@@ -26,7 +26,6 @@ PROFILE: dict[str, tuple[str, str]] = {
         "the self-heal daemon's periodic crawl (default 600 s): after a node returns, heal starts within "
         "seconds instead of up to ten minutes",
     ),
-    "cluster.granular-entry-heal": ("on", "heal only the changed entries of a large directory (uploads/)"),
     # The metadata-cache group GlusterFS recommends for small-file workloads, limited to the caches that
     # are invalidated by upcalls from the bricks, so a change made through one web node is seen through
     # the others without waiting for a timeout (measured in bench/smallfile).

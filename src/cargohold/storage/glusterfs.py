@@ -22,6 +22,7 @@ from cargohold.storage.local import LocalStorage
 from cargohold.wait import Timeout, wait_until
 
 MOUNT_TIMEOUT = 60.0
+PROBE_TIMEOUT = 5.0  # is this glusterd answering at all? (a hung one must not stall status or apply)
 
 
 def parse_mounts(text: str, mountpoint: str) -> tuple[bool, str]:
@@ -39,7 +40,7 @@ class GlusterStorage:
         self.spec = spec
         self.nodes = nodes
         self.root = root
-        self.servers = [(s, GlusterCLI(executor_for(s.name, s.ssh), s.socket)) for s in spec.servers]
+        self.servers = [(s, GlusterCLI(executor_for(s.name, s.ssh), s.socket, timeout=20)) for s in spec.servers]
         self.node_exec: dict[str, Executor] = {n.node: executor_for(n.node, n.ssh) for n in nodes}
 
     # -- the cluster ---------------------------------------------------------------------------
@@ -49,7 +50,7 @@ class GlusterStorage:
         errors = []
         for server, cli in self.servers:
             try:
-                cli.pool()
+                GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool()
                 return server.address, cli
             except RuntimeFailure as exc:
                 errors.append(f"{server.name}: {exc}")
@@ -68,6 +69,48 @@ class GlusterStorage:
         except RuntimeFailure as exc:
             return ObservedCluster(error=str(exc), mounts=self.observe_mounts())
         return ObservedCluster(None, address, peers, volume, bricks, self.observe_mounts(), tuple(quotas), heal)
+
+    def cluster_report(self) -> dict[str, object]:
+        """What `status` shows of the storage: servers, bricks (online, heal backlog, split-brain,
+        disk free), web-node mounts. Every call is bounded: a hung server costs its timeout once."""
+        servers = []
+        for server, cli in self.servers:
+            try:
+                cli.executor.run(["true"], 5)
+                answered = bool(GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool() is not None)
+            except RuntimeFailure:
+                answered = False
+            servers.append({"name": server.name, "address": server.address, "glusterd": answered})
+        seen = self.observe_cluster(with_heal=True)
+        heal = {h.brick: h for h in seen.heal}
+        bricks = []
+        for spec_server in self.spec.servers:
+            name = f"{spec_server.address}:{spec_server.brick}"
+            status = next((b for b in seen.bricks if b.name == name), None)
+            summary = heal.get(name)
+            executor = next(c.executor for s, c in self.servers if s.name == spec_server.name)
+            bricks.append({
+                "brick": name, "server": spec_server.name,
+                "online": bool(status and status.online), "pid": status.pid if status else 0,
+                "heal_pending": summary.pending if summary and summary.connected else None,
+                "split_brain": summary.split_brain if summary and summary.connected else None,
+                "disk_free": self._disk_free(executor, spec_server.brick),
+            })
+        mounts = [{"node": m.node, "mountpoint": m.mountpoint, "mounted": m.mounted, "server": m.server}
+                  for m in seen.mounts]
+        return {"volume": self.spec.volume, "error": seen.error,
+                "status": seen.volume.status if seen.volume else "missing",
+                "servers": servers, "bricks": bricks, "mounts": mounts,
+                "quotas": [{"path": rel, "limit": limit} for rel, limit in seen.quotas]}
+
+    @staticmethod
+    def _disk_free(executor: Executor, path: str) -> int | None:
+        try:
+            result = executor.run(["df", "--output=avail", "-B1", path], 5)
+        except RuntimeFailure:
+            return None
+        lines = result.stdout.strip().splitlines()
+        return int(lines[-1]) if result.ok and lines and lines[-1].strip().isdigit() else None
 
     def observe_mounts(self) -> tuple[MountState, ...]:
         states = []
@@ -232,6 +275,9 @@ class GlusterStorage:
             return tuple(ObservedDir(d.relpath, False) for d in dirs)
 
     def ensure_dir(self, spec: DirSpec) -> None:
+        state = self.check_root(self.fleet)
+        if not state.ok:
+            raise StorageError(f"{spec.target}: storage root {state.root}: {state.reason}")
         self._local().ensure_dir(spec)
 
     def usage(self, relpath: str) -> Usage | None:

@@ -80,12 +80,6 @@ def cluster_actions(
             if offline or missing:
                 actions.append(Action("update", f"{vol} bricks", f"offline: {', '.join(offline + missing)}",
                                       step=ClusterStep("start-bricks", tuple(offline + missing))))
-    have_options = {} if seen.volume is None else seen.volume.options
-    for name, value in spec.options:
-        old = have_options.get(name)
-        if old != value:
-            actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}",
-                                  (vol,) if created else (), step=ClusterStep("set-option", (name, value))))
     mounted = {m.node for m in seen.mounts if m.mounted}
     for node in nodes:
         if node.node not in mounted:
@@ -95,6 +89,13 @@ def cluster_actions(
         first_mount = mount_target(nodes[0].node)
         actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
                               (first_mount,), step=ClusterStep("write-marker")))
+    have_options = {} if seen.volume is None else seen.volume.options
+    for name, value in spec.options:
+        old = have_options.get(name)
+        if old != value:
+            after = (f"{vol} started",) if created else ()
+            actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
+                                  step=ClusterStep("set-option", (name, value))))
     return actions
 
 
