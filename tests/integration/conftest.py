@@ -15,6 +15,7 @@ import docker
 import pytest
 
 import yaml_helpers
+from gluster_helpers import GlusterLab
 from cargohold.lab import Lab
 from cargohold.runtime.docker import LABEL_FLEET
 
@@ -51,13 +52,31 @@ def run_cli(*args: str) -> CliResult:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    lab = Lab(TEST_LAB)
+    lab = Lab(TEST_LAB, net=2)  # storage nodes on 127.1.2.N, beside a demo lab on 127.1.1.N
     try:
         lab.up()
     except Exception as exc:  # the lab is required: fail loudly with the reason, never skip
         pytest.fail(f"the test lab could not start in {TEST_LAB}: {exc}", pytrace=False)
     yield lab
     lab.down()
+
+
+@pytest.fixture(scope="session")
+def gluster(lab: Lab) -> Iterator[GlusterLab]:
+    """The session lab plus 3 glusterd (replica 3 arbiter 1) and 2 web-node mounts, applied once."""
+    try:
+        lab.up(storage=3, web=2)
+    except Exception as exc:
+        pytest.fail(f"the GlusterFS lab could not start in {lab.home}: {exc}", pytrace=False)
+    data = json.loads(lab.fleet_file.read_text().split("\n", 1)[1])
+    data["sites"][0]["port"] = 22000
+    data["sites"][0]["health"]["interval"] = 0.5
+    fleet_file = lab.home / "gluster-fleet.yml"
+    fleet_file.write_text(json.dumps(data))
+    result = run_cli("-f", str(fleet_file), "apply")
+    if result.code != 0:
+        pytest.fail(f"apply of the GlusterFS lab failed: {result.err}", pytrace=False)
+    yield GlusterLab(lab, fleet_file)
 
 
 @pytest.fixture(scope="session")

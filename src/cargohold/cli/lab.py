@@ -6,7 +6,7 @@ import click
 
 from cargohold.cli.main import cli
 from cargohold.cli.output import Output
-from cargohold.lab import Lab, lab_dir
+from cargohold.lab import Lab
 
 
 @cli.group("lab")
@@ -26,7 +26,7 @@ def lab_up(storage: int, web: int) -> None:
     web nodes mount one replicated volume; `cargohold -f $CARGOHOLD_LAB/fleet.yml apply` creates it.
     Running `lab up` again restarts whatever of the lab has died.
     """
-    lab = Lab(lab_dir())
+    lab = Lab.from_env()
     out = Output()
     out.progress(f"starting the lab in {lab.home} (the first run builds a Debian image: ~1 min)")
     images = lab.up(storage=storage, web=web)
@@ -38,7 +38,7 @@ def lab_up(storage: int, web: int) -> None:
 @lab_group.command("down")
 def lab_down() -> None:
     """Stop everything the lab started (by recorded pid) and remove the lab directory."""
-    lab = Lab(lab_dir())
+    lab = Lab.from_env()
     lab.down()
     Output().line(f"lab down: removed {lab.home}")
 
@@ -47,7 +47,7 @@ def lab_down() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def lab_status(as_json: bool) -> int:
     """Is the lab engine running?"""
-    lab = Lab(lab_dir())
+    lab = Lab.from_env()
     running = lab.engine.running()
     out = Output(as_json)
     if as_json:

@@ -32,6 +32,11 @@ def lab_dir() -> Path:
 @dataclass(frozen=True)
 class Lab:
     home: Path
+    net: int = 1  # storage nodes on 127.1.<net>.N
+
+    @classmethod
+    def from_env(cls) -> Lab:
+        return cls(lab_dir(), int(os.environ.get("CARGOHOLD_LAB_NET") or 1))
 
     @property
     def engine(self) -> LabEngine:
@@ -46,7 +51,7 @@ class Lab:
         return self.home / "fleet.yml"
 
     def glusterd(self, index: int) -> LabGlusterd:
-        return LabGlusterd(self.home / "gluster" / f"s{index}", index)
+        return LabGlusterd(self.home / "gluster" / f"s{index}", index, self.net)
 
     def glusterds(self) -> list[LabGlusterd]:
         found = sorted(int(p.name[1:]) for p in (self.home / "gluster").glob("s[0-9]*")) \

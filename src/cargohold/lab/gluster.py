@@ -13,13 +13,11 @@ from cargohold.errors import RuntimeFailure
 from cargohold.lab.daemon import pid_alive, pids_naming, read_pid, spawn, stop_pid, unmount_all_below
 from cargohold.wait import Timeout, wait_until
 
-ADDRESS_PREFIX = "127.1.1."
-
-
 @dataclass(frozen=True)
 class LabGlusterd:
     home: Path  # <lab>/gluster/sN
     index: int
+    net: int = 1  # glusterd N listens on 127.1.<net>.N: two labs (the demo's, the tests') can coexist
 
     @property
     def name(self) -> str:
@@ -27,7 +25,7 @@ class LabGlusterd:
 
     @property
     def address(self) -> str:
-        return f"{ADDRESS_PREFIX}{self.index}"
+        return f"127.1.{self.net}.{self.index}"
 
     @property
     def socket(self) -> Path:
