@@ -13,9 +13,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from gluster_helpers import GlusterLab
 
 import yaml_helpers
-from gluster_helpers import GlusterLab
 from cargohold.lab import Lab
 from cargohold.runtime.docker import LABEL_FLEET
 

@@ -7,10 +7,10 @@ import signal
 import time
 
 import pytest
-from conftest import run_cli
 from gluster_helpers import GlusterLab, Writer, partition
 
 from cargohold.wait import wait_until
+from conftest import run_cli
 
 PING_TIMEOUT = 5  # the profile's network.ping-timeout
 STALL_LIMIT = 2 * PING_TIMEOUT + 4  # the bound: 2x ping-timeout plus a small margin

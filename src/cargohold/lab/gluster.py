@@ -13,6 +13,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.lab.daemon import pid_alive, pids_naming, read_pid, spawn, stop_pid, unmount_all_below
 from cargohold.wait import Timeout, wait_until
 
+
 @dataclass(frozen=True)
 class LabGlusterd:
     home: Path  # <lab>/gluster/sN
