@@ -25,15 +25,17 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     cluster = observed.cluster if isinstance(observed.cluster, ObservedCluster) else None
     if desired.cluster is not None and cluster is not None:
         actions += cluster_actions(desired.cluster, desired.node_storage, cluster, blockers)
-    # Storage that is merely not mounted yet is fine when this plan mounts it; anything else blocks.
+    # While this plan repairs the storage (starts the volume or its bricks, mounts it, writes the marker
+    # of a volume it creates), what the storage looks like now does not block: directories and instances
+    # wait for the repair, and apply checks the marker again right before each of them.
+    repairs = tuple(a.target for a in actions if a.step is not None and a.step.op in REPAIR_STEPS)
     mounting = {a.step.args[0]: a.target for a in actions if a.step is not None and a.step.op == "mount"}
-    storage_after = tuple(a.target for a in actions if a.step is not None and a.step.op in ("mount", "write-marker"))
-    if not observed.storage.ok and not (not observed.storage.mounted and mounting):
+    if not observed.storage.ok and not repairs:
         blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
     node_blocked = {
         state.node: f"storage at {state.root} on node {state.node}: {state.reason}"
         for state in observed.nodes
-        if not state.ok and not (not state.mounted and state.node in mounting)
+        if not state.ok and not repairs
     }
     dirs = {d.relpath: d for d in observed.dirs}
     # site -> slot -> containers claiming that slot (normally exactly one)
@@ -48,7 +50,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             if node in node_blocked:
                 blockers.append(f"{action.target}: {node_blocked[node]}")
                 continue
-            extra = storage_after if action.dir is not None else ((mounting[node],) if node in mounting else ())
+            extra = repairs if action.dir is not None else (
+                tuple(t for t in repairs if t not in mounting.values() or t == mounting.get(node or "")))
             actions.append(replace(action, after=action.after + extra) if extra else action)
     # What is left belongs to sites that are no longer in the fleet file.
     for _site, slots in sorted(by_site.items()):
@@ -60,6 +63,9 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     if desired.cluster is not None and cluster is not None:
         actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
     return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers))
+
+
+REPAIR_STEPS = ("create-volume", "start-volume", "start-bricks", "mount", "write-marker")
 
 
 def _plan_site(

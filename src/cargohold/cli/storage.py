@@ -6,6 +6,8 @@ import click
 
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
+from cargohold.errors import UsageError
+from cargohold.storage.glusterfs import GlusterStorage
 
 
 @cli.group("storage")
@@ -25,3 +27,22 @@ def storage_init(ctx: Context, force: bool) -> None:
     fleet = ctx.fleet()
     message = ctx.backends().storage.init_root(fleet.fleet, force=force)
     Output().line(message)
+
+
+@storage_group.command("restart")
+@click.option("--rolling", is_flag=True, required=True, help="One server at a time (the only mode).")
+@click.option("--settle-timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for heal = 0 and all clients connected between servers.")
+@pass_context
+def storage_restart(ctx: Context, rolling: bool, settle_timeout: float) -> None:
+    """Restart every brick of the GlusterFS volume, one server at a time.
+
+    Before each server and at the end it waits until the heal backlog is zero and every web node's
+    mount is connected to every brick, so at most one copy is ever being rebuilt.
+    """
+    storage = ctx.backends().storage
+    if not isinstance(storage, GlusterStorage):
+        raise UsageError("storage restart needs storage.backend glusterfs")
+    out = Output()
+    storage.rolling_restart(out.progress, settle_timeout)
+    out.line(f"restarted every brick of volume {storage.spec.volume}; heal backlog 0, all clients connected")

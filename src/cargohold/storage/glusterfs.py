@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
 from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, StorageState
@@ -157,6 +157,7 @@ class GlusterStorage:
             wait_until(lambda: any(p.hostname == step.args[0] and p.connected for p in cli.pool()), 30,
                        f"peer {step.args[0]} to join")
         elif step.op == "create-volume":
+            self._wait_pool_connected()
             for server, server_cli in self.servers:
                 server_cli.executor.run(["mkdir", "-p", posixpath.dirname(server.brick)], 10)
             layout = ["replica", str(self.spec.replica)] + (["arbiter", "1"] if self.spec.arbiter else [])
@@ -188,6 +189,26 @@ class GlusterStorage:
         else:
             raise RuntimeFailure(f"unknown storage step {step.op}")
 
+    def _wait_pool_connected(self) -> None:
+        """Every server sees every other as connected: a volume create staged on a server that
+        does not yet know a new peer fails ("Host … not connected")."""
+        addresses = {s.address for s, _ in self.servers}
+
+        def all_connected() -> bool:
+            for server, cli in self.servers:
+                try:
+                    seen = {p.hostname for p in cli.pool() if p.connected} | {server.address}
+                except RuntimeFailure:
+                    return False
+                if not addresses <= seen:
+                    return False
+            return True
+
+        try:
+            wait_until(all_connected, 60, "every storage server to see every other", interval=0.3)
+        except Timeout as exc:
+            raise RuntimeFailure(str(exc)) from None
+
     def start_bricks(self, cli: GlusterCLI) -> None:
         """`volume start force`, then check that every brick is online with a live, new process:
         right after a kill, start force can report success and start nothing."""
@@ -195,24 +216,28 @@ class GlusterStorage:
         before = {b.name: (b.online, b.pid) for b in cli.volume_status(vol)}
         cli.call("volume", "start", vol, "force", timeout=120)
         executors = {s.address: c.executor for s, c in self.servers}
+        problems: list[str] = []
 
         def all_running() -> bool:
             now = cli.volume_status(vol)
-            if len(now) != len(self.spec.servers):
-                return False
+            problems[:] = [f"{len(now)} of {len(self.spec.servers)} bricks listed"] \
+                if len(now) != len(self.spec.servers) else []
             for brick in now:
                 was_online, old_pid = before.get(brick.name, (False, 0))
                 if not brick.online or brick.pid <= 0 or (not was_online and brick.pid == old_pid):
-                    return False
+                    problems.append(f"{brick.name} online={brick.online} pid={brick.pid}")
+                    continue
                 executor = executors.get(brick.address)
                 if executor is not None and not executor.run(["test", "-d", f"/proc/{brick.pid}"], 10).ok:
-                    return False
-            return True
+                    problems.append(f"{brick.name}: pid {brick.pid} is not running")
+            return not problems
 
         try:
             wait_until(all_running, 60, f"every brick of {vol} online with a running process", interval=0.5)
+            # Clients reconnect to a restarted brick on their own, within a few seconds.
+            wait_until(lambda: not self.clients_connected(), 60, "every mount to reconnect to every brick")
         except Timeout as exc:
-            raise RuntimeFailure(str(exc)) from None
+            raise RuntimeFailure(f"{exc}: {'; '.join(problems or self.clients_connected())}") from None
 
     def mount(self, node_name: str) -> None:
         node = next(n for n in self.nodes if n.node == node_name)
@@ -298,6 +323,62 @@ class GlusterStorage:
     def heal_counts(self) -> dict[str, int]:
         _, cli = self.cli()
         return cli.heal_count(self.spec.volume)
+
+    def clients_connected(self) -> list[str]:
+        """Mounts whose client is not connected to every brick (read from the mount's .meta)."""
+        problems = []
+        for node in self.nodes:
+            executor = self.node_exec[node.node]
+            for i in range(len(self.spec.servers)):
+                path = f"{node.root}/.meta/graphs/active/{self.spec.volume}-client-{i}/private"
+                text = executor.read_file(path) or ""
+                if "connected = 1" not in text:
+                    problems.append(f"{node.node}: client {i} not connected")
+        return problems
+
+    def wait_settled(self, timeout: float, report: Callable[[str], None]) -> None:
+        """Heal backlog zero and every mount connected to every brick."""
+        def settled() -> bool:
+            try:
+                pending = sum(self.heal_counts().values())
+            except RuntimeFailure:
+                return False
+            if pending:
+                self.trigger_heal()
+                return False
+            return not self.clients_connected()
+
+        try:
+            wait_until(settled, timeout, "heal backlog zero and every client connected", interval=1)
+        except Timeout as exc:
+            raise RuntimeFailure(str(exc)) from None
+
+    def rolling_restart(self, report: Callable[[str], None], settle_timeout: float = 600) -> None:
+        """Restart every brick process, one server at a time, never taking the next one down before
+        the volume has healed and every client is connected again."""
+        _, cli = self.cli()
+        for server, server_cli in self.servers:
+            report(f"{server.name}: waiting for heal = 0 and all clients connected")
+            self.wait_settled(settle_timeout, report)
+            brick = f"{server.address}:{server.brick}"
+            status = next((b for b in cli.volume_status(self.spec.volume) if b.name == brick), None)
+            if status is None or not status.online:
+                raise RuntimeFailure(f"{brick} is not online; fix that first (apply restarts offline bricks)")
+            report(f"{server.name}: stopping brick process {status.pid}")
+            result = server_cli.executor.run(["kill", str(status.pid)], 10)
+            if not result.ok:
+                raise RuntimeFailure(f"{server.name}: kill {status.pid}: {result.brief()}")
+            def offline(name: str = brick) -> bool:
+                return not any(s.name == name and s.online for s in cli.volume_status(self.spec.volume))
+
+            try:
+                wait_until(offline, 60, f"{brick} to go offline", interval=0.5)
+            except Timeout as exc:
+                raise RuntimeFailure(str(exc)) from None
+            report(f"{server.name}: starting it again")
+            self.start_bricks(cli)
+        report("all bricks restarted; waiting for the last heal")
+        self.wait_settled(settle_timeout, report)
 
     def trigger_heal(self) -> None:
         """Ask the self-heal daemons to crawl now (advisory: a failure here changes nothing)."""
