@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -143,3 +145,35 @@ def test_bad_storage_specs_are_refused_before_anything_is_created(gluster: Glust
 
     assert volumes(gluster) == before
     assert not any(p.name.startswith("cargohold-test-brick") for p in Path("/var/tmp").iterdir())
+
+
+def test_site_quota_is_a_glusterfs_directory_quota(gluster: GlusterLab):
+    data = json.loads(gluster.fleet_file.read_text())
+    site = {**data["sites"][0], "domain": "quota.example.com", "port": 22100, "instances": 1, "quota": "1MiB"}
+    data["sites"].append(site)
+    path = gluster.lab.home / "quota.yml"
+    path.write_text(json.dumps(data))
+    try:
+        result = run_cli("-f", str(path), "apply")
+        assert result.code == 0, result.err
+        assert run_cli("-f", str(path), "plan", "--json").json()["changes"] == 0
+        report = run_cli("-f", str(path), "status", "--json").json()
+        quotas = {q["path"]: q["limit"] for q in report["cluster"]["quotas"]}
+        assert quotas == {"files/quota.example.com": 2**20, "logs/quota.example.com": 2**20}
+        target = gluster.mount(1) / "files" / "quota.example.com"
+        written, error = 0, None
+        try:
+            for i in range(20):
+                with open(target / f"big-{i}", "wb") as fh:
+                    fh.write(b"x" * 256 * 1024)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                written += 256 * 1024
+        except OSError as exc:
+            error = exc
+        assert error is not None and error.errno == errno.EDQUOT, error
+        assert written <= 2**20 + 256 * 1024
+    finally:
+        for f in (gluster.mount(1) / "files" / "quota.example.com").glob("big-*"):
+            f.unlink()
+        assert run_cli("-f", str(gluster.fleet_file), "apply").code == 0
