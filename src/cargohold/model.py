@@ -228,6 +228,7 @@ class Plan:
     fleet: str
     actions: tuple[Action, ...]
     blockers: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # shown, not blocking
 
     @property
     def empty(self) -> bool:

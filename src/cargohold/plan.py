@@ -21,10 +21,11 @@ from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, q
 
 def plan(desired: Desired, observed: Observed) -> Plan:
     blockers: list[str] = []
+    warnings: list[str] = []
     actions: list[Action] = []
     cluster = observed.cluster if isinstance(observed.cluster, ObservedCluster) else None
     if desired.cluster is not None and cluster is not None:
-        actions += cluster_actions(desired.cluster, desired.node_storage, cluster, blockers)
+        actions += cluster_actions(desired.cluster, desired.node_storage, cluster, blockers, warnings)
     # While this plan repairs the storage (starts the volume or its bricks, mounts it, writes the marker
     # of a volume it creates), what the storage looks like now does not block: directories and instances
     # wait for the repair, and apply checks the marker again right before each of them.
@@ -62,7 +63,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 )
     if desired.cluster is not None and cluster is not None:
         actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
-    return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers))
+    return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers), warnings=tuple(warnings))
 
 
 REPAIR_STEPS = ("create-volume", "start-volume", "start-bricks", "mount", "write-marker")

@@ -70,9 +70,10 @@ def cluster_problems(cluster: dict[str, Any]) -> list[str]:
     problems = [f"storage: {cluster['error']}"] if cluster.get("error") else []
     if cluster.get("status") != "Started":
         problems.append(f"volume {cluster['volume']}: {cluster.get('status')}")
-    problems += [f"server {s['name']}: glusterd not answering" for s in cluster["servers"] if not s["glusterd"]]
+    problems += [f"server {s['name']} ({s['address']}): {s.get('problem') or 'not answering'}"
+                 for s in cluster["servers"] if not s["glusterd"]]
     for b in cluster["bricks"]:
-        if not b["online"]:
+        if b["online"] is False:
             problems.append(f"brick {b['brick']}: offline")
         if b["heal_pending"]:
             problems.append(f"brick {b['brick']}: {b['heal_pending']} entries to heal")

@@ -21,6 +21,7 @@ def plan_json(plan: Plan) -> dict[str, object]:
         "fleet": plan.fleet,
         "changes": len(plan.actions),
         "blockers": list(plan.blockers),
+        "warnings": list(plan.warnings),
         "actions": [
             {"kind": a.kind, "target": a.target, "node": a.node, "reason": a.reason, "after": list(a.after)}
             for a in plan.actions
@@ -38,6 +39,8 @@ def render_plan(out: Output, plan: Plan) -> None:
             symbol, style = SYMBOLS[action.kind]
             node = f" on {action.node}" if action.node else ""
             out.line(f"  {symbol} {action.kind:<7} {action.target}{node}: {action.reason}", style=style)
+    for warning in plan.warnings:
+        out.line(f"  ! warning: {warning}", style="yellow")
     for blocker in plan.blockers:
         out.line(f"  ! blocked: {blocker}", style="red bold")
 

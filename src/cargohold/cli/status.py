@@ -25,7 +25,8 @@ def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
     out.table(
         f"GlusterFS volume {cluster['volume']} ({cluster['status']})",
         ["server", "brick", "glusterd", "online", "heal pending", "split-brain", "disk free"],
-        [[b["server"], b["brick"], "up" if answering.get(b["server"]) else "DOWN", "yes" if b["online"] else "NO",
+        [[b["server"], b["brick"], "up" if answering.get(b["server"]) else "DOWN",
+          "?" if b["online"] is None else ("yes" if b["online"] else "NO"),
           "?" if b["heal_pending"] is None else b["heal_pending"],
           "?" if b["split_brain"] is None else b["split_brain"],
           "?" if b["disk_free"] is None else human_bytes(b["disk_free"])] for b in cluster["bricks"]],

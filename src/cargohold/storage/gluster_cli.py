@@ -8,13 +8,16 @@ The parsers are pure functions over XML text, unit-tested against captured outpu
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from cargohold.errors import RuntimeFailure
-from cargohold.nodes.base import Executor
+from cargohold.nodes.base import CommandResult, Executor
 
 GLUSTER_TIMEOUT = 30.0
+LOCK_WAIT = 60.0  # how long to retry while glusterd says another transaction holds the lock
+LOCK_BUSY = ("Another transaction is in progress", "Locking failed on")
 GLFSHEAL = "/usr/lib/x86_64-linux-gnu/glusterfs/glfsheal"
 
 
@@ -187,8 +190,18 @@ class GlusterCLI:
         sock = [f"--glusterd-sock={self.socket}"] if self.socket else []
         return ["gluster", *sock, "--mode=script", *args]
 
+    def _run(self, argv: list[str], timeout: float | None) -> CommandResult:
+        """Run, retrying while another operation holds the volume's cluster lock (seconds, usually)."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            result = self.executor.run(argv, timeout or self.timeout)
+            busy = any(text in result.stdout + result.stderr for text in LOCK_BUSY)
+            if not busy or time.monotonic() >= deadline:
+                return result
+            time.sleep(1)
+
     def xml(self, *args: str, timeout: float | None = None) -> str:
-        result = self.executor.run(self.argv(*args, "--xml"), timeout or self.timeout)
+        result = self._run(self.argv(*args, "--xml"), timeout)
         if not result.stdout.strip().startswith("<"):
             raise GlusterError(f"gluster {' '.join(args)} on {self.executor.name}: {result.brief()}")
         return result.stdout
@@ -208,7 +221,7 @@ class GlusterCLI:
         return parse_volume_status(self.xml("volume", "status", volume), volume)
 
     def heal_count(self, volume: str) -> dict[str, int]:
-        result = self.executor.run(self.argv("volume", "heal", volume, "statistics", "heal-count"), self.timeout)
+        result = self._run(self.argv("volume", "heal", volume, "statistics", "heal-count"), self.timeout)
         if not result.ok:
             raise GlusterError(f"heal-count {volume} on {self.executor.name}: {result.brief()}")
         return parse_heal_count(result.stdout)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import socket
 from collections.abc import Callable, Sequence
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
-from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, StorageState
+from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, ServerSpec, StorageState
 from cargohold.nodes.base import Executor, executor_for
 from cargohold.storage.base import MARKER_FILE, Usage
 from cargohold.storage.gluster_cli import GlusterCLI
@@ -22,6 +23,7 @@ from cargohold.storage.local import LocalStorage
 from cargohold.wait import Timeout, wait_until
 
 MOUNT_TIMEOUT = 60.0
+GLUSTERD_PORT = 24007
 PROBE_TIMEOUT = 5.0  # is this glusterd answering at all? (a hung one must not stall status or apply)
 
 
@@ -45,43 +47,72 @@ class GlusterStorage:
 
     # -- the cluster ---------------------------------------------------------------------------
 
-    def cli(self) -> tuple[str, GlusterCLI]:
-        """The first server whose glusterd answers (with a short timeout: a hung one must not stall us)."""
-        errors = []
-        for server, cli in self.servers:
+    def probe(self, server: ServerSpec, cli: GlusterCLI) -> str | None:
+        """Why this server's glusterd cannot take part in a cluster operation now, or None.
+
+        Its CLI must answer (a hung glusterd does not), and, for a server on this machine, its
+        management port must accept a connection (a partitioned one does not). A cluster-wide
+        operation started while a peer cannot answer holds glusterd's volume lock for minutes
+        ("Another transaction is in progress"), so cargohold starts none then."""
+        try:
+            GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool()
+        except RuntimeFailure as exc:
+            return f"glusterd does not answer ({exc})"
+        if server.ssh is None:
             try:
-                GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool()
-                return server.address, cli
-            except RuntimeFailure as exc:
-                errors.append(f"{server.name}: {exc}")
-        raise RuntimeFailure("no storage server answered: " + "; ".join(errors))
+                with socket.create_connection((server.address, GLUSTERD_PORT), timeout=2):
+                    pass
+            except OSError as exc:
+                return f"{server.address}:{GLUSTERD_PORT} unreachable ({exc.strerror or exc})"
+        return None
+
+    def probe_all(self) -> dict[str, str | None]:
+        return {server.name: self.probe(server, cli) for server, cli in self.servers}
+
+    def cli(self, probes: dict[str, str | None] | None = None) -> tuple[str, GlusterCLI]:
+        """A server to talk to; refuses while any server cannot take part in a cluster operation."""
+        probes = self.probe_all() if probes is None else probes
+        down = [f"{name}: {why}" for name, why in probes.items() if why]
+        if down:
+            if len(down) == len(self.servers):
+                raise RuntimeFailure("no storage server answered: " + "; ".join(down))
+            raise RuntimeFailure("cluster operations wait until every server answers: " + "; ".join(down))
+        server, cli = self.servers[0]
+        return server.address, cli
 
     def observe_cluster(self, with_heal: bool = False) -> ObservedCluster:
+        """The cluster as the first answering server sees it. While some server does not answer,
+        only lock-free reads are made (pool, volume info) and `unreachable` says who is missing."""
+        probes = self.probe_all()
+        answering = [(s, c) for s, c in self.servers if probes[s.name] is None]
+        unreachable = tuple(f"{name}: {why}" for name, why in probes.items() if why)
+        mounts = self.observe_mounts()
+        if not answering:
+            return ObservedCluster(error="no storage server answered: " + "; ".join(unreachable), mounts=mounts)
+        server, cli = answering[0]
         try:
-            address, cli = self.cli()
             peers = tuple(p for p in cli.pool() if p.hostname != "localhost")
             volume = cli.volume_info(self.spec.volume)
+            if unreachable:
+                return ObservedCluster(None, server.address, peers, volume, (), mounts, unreachable=unreachable)
             bricks = tuple(cli.volume_status(self.spec.volume)) if volume and volume.status == "Started" else ()
             quotas: list[tuple[str, int | None]] = []
             if volume is not None and volume.options.get("features.quota") == "on":
                 quotas = [(rel, cli.quota_limit(self.spec.volume, "/" + rel)) for rel, _ in self.spec.quotas]
             heal = tuple(cli.heal_summary(self.spec.volume)) if with_heal and bricks else ()
         except RuntimeFailure as exc:
-            return ObservedCluster(error=str(exc), mounts=self.observe_mounts())
-        return ObservedCluster(None, address, peers, volume, bricks, self.observe_mounts(), tuple(quotas), heal)
+            return ObservedCluster(error=str(exc), mounts=mounts)
+        return ObservedCluster(None, server.address, peers, volume, bricks, mounts, tuple(quotas), heal)
 
     def cluster_report(self) -> dict[str, object]:
         """What `status` shows of the storage: servers, bricks (online, heal backlog, split-brain,
         disk free), web-node mounts. Every call is bounded: a hung server costs its timeout once."""
-        servers = []
-        for server, cli in self.servers:
-            try:
-                cli.executor.run(["true"], 5)
-                answered = bool(GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool() is not None)
-            except RuntimeFailure:
-                answered = False
-            servers.append({"name": server.name, "address": server.address, "glusterd": answered})
         seen = self.observe_cluster(with_heal=True)
+        down = {u.split(":")[0]: u.split(": ", 1)[1] for u in seen.unreachable}
+        if seen.error and not seen.answered_by:
+            down = {s.name: "does not answer" for s in self.spec.servers}
+        servers = [{"name": s.name, "address": s.address, "glusterd": s.name not in down, "problem": down.get(s.name)}
+                   for s in self.spec.servers]
         heal = {h.brick: h for h in seen.heal}
         bricks = []
         for spec_server in self.spec.servers:
@@ -91,7 +122,9 @@ class GlusterStorage:
             executor = next(c.executor for s, c in self.servers if s.name == spec_server.name)
             bricks.append({
                 "brick": name, "server": spec_server.name,
-                "online": bool(status and status.online), "pid": status.pid if status else 0,
+                # While a server does not answer, brick state is not asked for (it would lock the volume).
+                "online": None if seen.unreachable else bool(status and status.online),
+                "pid": status.pid if status else 0,
                 "heal_pending": summary.pending if summary and summary.connected else None,
                 "split_brain": summary.split_brain if summary and summary.connected else None,
                 "disk_free": self._disk_free(executor, spec_server.brick),

@@ -26,6 +26,7 @@ class ObservedCluster:
     mounts: tuple[MountState, ...] = ()
     quotas: tuple[tuple[str, int | None], ...] = ()
     heal: tuple[HealSummary, ...] = ()
+    unreachable: tuple[str, ...] = ()  # servers that cannot take part in a cluster operation now
 
 
 VOLUME = "volume"
@@ -40,12 +41,18 @@ def mount_target(node: str) -> str:
 
 
 def cluster_actions(
-    spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster, blockers: list[str]
+    spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster, blockers: list[str],
+    warnings: list[str],
 ) -> list[Action]:
     if seen.error is not None:
         blockers.append(f"storage: {seen.error}")
         return []
     actions: list[Action] = []
+    if seen.unreachable:
+        # The volume keeps serving (quorum holds); only cluster changes wait for every server. Mounts
+        # are a client matter and go ahead.
+        warnings.append("storage servers not answering, cluster changes wait: " + "; ".join(seen.unreachable))
+        return _mount_actions(nodes, seen, after=())
     known = {p.hostname for p in seen.peers} | {seen.answered_by}
     for server in spec.servers:
         if server.address not in known:
@@ -87,13 +94,9 @@ def cluster_actions(
             after = (f"{vol} started",) if created else ()
             actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
                                   step=ClusterStep("set-option", (name, value))))
-    mounted = {m.node for m in seen.mounts if m.mounted}
     # Mount after the options: a client takes network.ping-timeout when it connects, and a mount made
     # before the option was set kept the 42 s default here (measured: a 42 s stall).
-    for node in nodes:
-        if node.node not in mounted:
-            actions.append(Action("create", mount_target(node.node), f"volume not mounted at {node.root}",
-                                  (f"{vol} started",) if created else (), step=ClusterStep("mount", (node.node,))))
+    actions += _mount_actions(nodes, seen, after=(f"{vol} started",) if created else ())
     if created:
         first_mount = mount_target(nodes[0].node)
         actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
@@ -101,8 +104,18 @@ def cluster_actions(
     return actions
 
 
+def _mount_actions(nodes: tuple[NodeStorage, ...], seen: ObservedCluster, after: tuple[str, ...]) -> list[Action]:
+    mounted = {m.node for m in seen.mounts if m.mounted}
+    return [
+        Action("create", mount_target(node.node), f"volume not mounted at {node.root}", after,
+               step=ClusterStep("mount", (node.node,)))
+        for node in nodes
+        if node.node not in mounted
+    ]
+
+
 def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str]) -> list[Action]:
-    if not spec.quotas or seen.error is not None:
+    if not spec.quotas or seen.error is not None or seen.unreachable:
         return []
     actions: list[Action] = []
     enabled = seen.volume is not None and seen.volume.options.get("features.quota") == "on"
