@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from glusterlab import BenchCluster  # noqa: E402
-
 from cargohold.wait import wait_until  # noqa: E402
+from glusterlab import BenchCluster  # noqa: E402
 
 
 def measure(cluster: BenchCluster, volume: str) -> dict[str, float]:

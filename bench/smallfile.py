@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import contextlib
+
 from glusterlab import BenchCluster  # noqa: E402
 
 DATA = b"x" * 4096
@@ -59,10 +61,8 @@ def workload(directory: Path, n: int) -> dict[str, float]:
 
     def negative() -> int:
         for i in range(n):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.stat(directory / f"missing-{i:05d}.png")
-            except FileNotFoundError:
-                pass
         return n
 
     def readdir() -> int:
