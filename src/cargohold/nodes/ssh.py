@@ -15,8 +15,9 @@ CONNECT_TIMEOUT = 10.0
 
 
 class SSHExecutor:
-    def __init__(self, name: str, target: str) -> None:
-        """target: user@host[:port] or ssh://user@host[:port]."""
+    def __init__(self, name: str, target: str, known_hosts: str | None = None, key_file: str | None = None) -> None:
+        """target: user@host[:port] or ssh://user@host[:port]. Host keys come from the user's
+        known_hosts (or `known_hosts`); keys from the agent, ~/.ssh, or `key_file`."""
         parsed = urlparse(target if target.startswith("ssh://") else f"ssh://{target}")
         if not parsed.hostname:
             raise RuntimeFailure(f"{name}: {target!r} is not user@host[:port]")
@@ -24,19 +25,25 @@ class SSHExecutor:
         self.host = parsed.hostname
         self.port = parsed.port or 22
         self.user = parsed.username or "root"
+        self.known_hosts = known_hosts
+        self.key_file = key_file
         self._client: paramiko.SSHClient | None = None
 
     def _connect(self) -> paramiko.SSHClient:
         if self._client is not None:
             return self._client
         client = paramiko.SSHClient()
-        client.load_system_host_keys()
+        if self.known_hosts:
+            client.load_host_keys(self.known_hosts)
+        else:
+            client.load_system_host_keys()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())  # unknown host key: refuse
         try:
             client.connect(
                 self.host, port=self.port, username=self.user, timeout=CONNECT_TIMEOUT,
                 banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
-                allow_agent=True, look_for_keys=True, password=None,
+                allow_agent=self.key_file is None, look_for_keys=self.key_file is None, password=None,
+                key_filename=self.key_file,
             )
         except (TimeoutError, paramiko.SSHException, OSError) as exc:
             raise RuntimeFailure(f"{self.name}: ssh {self.user}@{self.host}:{self.port}: {exc}") from None

@@ -283,14 +283,23 @@ class GlusterStorage:
             f"--pid-file={state}/glusterfs.pid", f"--log-file={state}/glusterfs.log",
             "--process-name=fuse", node.root,
         ]
-        result = executor.run(argv, MOUNT_TIMEOUT)
+        try:
+            result = executor.run(argv, MOUNT_TIMEOUT)
+        except RuntimeFailure as exc:
+            raise StorageError(f"mount on {node_name}: {exc}; {self._log_tail(executor, state)}") from None
         if not result.ok:
-            raise StorageError(f"mount on {node_name} failed: {result.brief()}")
+            raise StorageError(f"mount on {node_name} failed: {result.brief()}; {self._log_tail(executor, state)}")
         try:
             wait_until(lambda: parse_mounts(executor.read_file("/proc/mounts") or "", node.root)[0], 30,
                        f"{self.spec.volume} mounted at {node.root} on {node_name}")
         except Timeout as exc:
             raise StorageError(str(exc)) from None
+
+    @staticmethod
+    def _log_tail(executor: Executor, state: str) -> str:
+        text = executor.read_file(f"{state}/glusterfs.log") or ""
+        errors = [line for line in text.splitlines() if "] E [" in line or "] W [" in line]
+        return "client log: " + (" | ".join(errors[-3:]) or "no errors logged")
 
     # -- directories, through the management mount ---------------------------------------------
 
