@@ -26,7 +26,7 @@ BENCH_LAB = Path(os.environ.get("CARGOHOLD_BENCH_LAB", "/dev/shm/cargohold-bench
 
 class BenchCluster:
     def __init__(self) -> None:
-        self.lab = Lab(BENCH_LAB, net=5)
+        self.lab = Lab(BENCH_LAB, net=int(os.environ.get("CARGOHOLD_BENCH_NET", "5")))
 
     def up(self) -> None:
         self.lab.up(demo_versions=(), storage=3, web=2)

@@ -7,6 +7,7 @@ import click
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.errors import UsageError
+from cargohold.storage.gluster_maintenance import rolling_restart
 from cargohold.storage.glusterfs import GlusterStorage
 
 
@@ -44,5 +45,5 @@ def storage_restart(ctx: Context, rolling: bool, settle_timeout: float) -> None:
     if not isinstance(storage, GlusterStorage):
         raise UsageError("storage restart needs storage.backend glusterfs")
     out = Output()
-    storage.rolling_restart(out.progress, settle_timeout)
+    rolling_restart(storage, out.progress, settle_timeout)
     out.line(f"restarted every brick of volume {storage.spec.volume}; heal backlog 0, all clients connected")

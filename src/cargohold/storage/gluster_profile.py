@@ -35,6 +35,13 @@ PROFILE: dict[str, tuple[str, str]] = {
     "performance.stat-prefetch": ("on", "md-cache: serve stat/getxattr from the client cache"),
     "performance.md-cache-timeout": ("600", "cache lifetime; safe because of the upcall invalidation above"),
     "network.inode-lru-limit": ("200000", "keep many inodes cached: a Drupal files/ tree has many small files"),
+    "performance.nl-cache": (
+        "on",
+        "negative-lookup cache: `file_exists()` of a missing file (PHP does many) is answered by the client; "
+        "invalidated by upcall when another node creates the name",
+    ),
+    "performance.nl-cache-timeout": ("600", "negative entries live long; upcalls keep them right"),
+    "performance.parallel-readdir": ("on", "readdir of a large uploads/ directory asks the bricks in parallel"),
 }
 
 # Server quorum: glusterd stops its bricks when it loses sight of most peers, so an isolated node stops

@@ -8,10 +8,9 @@ symlink-safe code as the local backend.
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
 from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, ServerSpec, StorageState
@@ -362,10 +361,6 @@ class GlusterStorage:
     def purge(self, domain: str) -> list[str]:
         return self._local().purge(domain)
 
-    def heal_counts(self) -> dict[str, int]:
-        _, cli = self.cli()
-        return cli.heal_count(self.spec.volume)
-
     def clients_connected(self) -> list[str]:
         """Mounts whose client is not connected to every brick (read from the mount's .meta)."""
         problems = []
@@ -377,53 +372,3 @@ class GlusterStorage:
                 if "connected = 1" not in text:
                     problems.append(f"{node.node}: client {i} not connected")
         return problems
-
-    def wait_settled(self, timeout: float, report: Callable[[str], None]) -> None:
-        """Heal backlog zero and every mount connected to every brick."""
-        def settled() -> bool:
-            try:
-                pending = sum(self.heal_counts().values())
-            except RuntimeFailure:
-                return False
-            if pending:
-                self.trigger_heal()
-                return False
-            return not self.clients_connected()
-
-        try:
-            wait_until(settled, timeout, "heal backlog zero and every client connected", interval=1)
-        except Timeout as exc:
-            raise RuntimeFailure(str(exc)) from None
-
-    def rolling_restart(self, report: Callable[[str], None], settle_timeout: float = 600) -> None:
-        """Restart every brick process, one server at a time, never taking the next one down before
-        the volume has healed and every client is connected again."""
-        _, cli = self.cli()
-        for server, server_cli in self.servers:
-            report(f"{server.name}: waiting for heal = 0 and all clients connected")
-            self.wait_settled(settle_timeout, report)
-            brick = f"{server.address}:{server.brick}"
-            status = next((b for b in cli.volume_status(self.spec.volume) if b.name == brick), None)
-            if status is None or not status.online:
-                raise RuntimeFailure(f"{brick} is not online; fix that first (apply restarts offline bricks)")
-            report(f"{server.name}: stopping brick process {status.pid}")
-            result = server_cli.executor.run(["kill", str(status.pid)], 10)
-            if not result.ok:
-                raise RuntimeFailure(f"{server.name}: kill {status.pid}: {result.brief()}")
-            def offline(name: str = brick) -> bool:
-                return not any(s.name == name and s.online for s in cli.volume_status(self.spec.volume))
-
-            try:
-                wait_until(offline, 60, f"{brick} to go offline", interval=0.5)
-            except Timeout as exc:
-                raise RuntimeFailure(str(exc)) from None
-            report(f"{server.name}: starting it again")
-            self.start_bricks(cli)
-        report("all bricks restarted; waiting for the last heal")
-        self.wait_settled(settle_timeout, report)
-
-    def trigger_heal(self) -> None:
-        """Ask the self-heal daemons to crawl now (advisory: a failure here changes nothing)."""
-        with contextlib.suppress(RuntimeFailure):
-            _, cli = self.cli()
-            cli.call("volume", "heal", self.spec.volume)

@@ -45,26 +45,37 @@ def _open_child(parent_fd: int, name: str) -> int:
         raise UnsafePath(f"{name} is not a directory") from exc
 
 
-def lstat_below(root: str, relpath: str) -> os.stat_result | None:
-    """stat of root/relpath without following any link; None when it does not exist."""
+@contextlib.contextmanager
+def parent_below(root: str, relpath: str) -> Iterator[tuple[int, str] | None]:
+    """(fd of the parent directory, last name) of root/relpath, reached without following links;
+    None when a parent does not exist."""
     parts = _components(relpath)
     with open_root(root) as fd:
-        fds = []
+        opened: list[int] = []
+        current = fd
         try:
-            current = fd
             for part in parts[:-1]:
                 try:
                     current = _open_child(current, part)
                 except FileNotFoundError:
-                    return None
-                fds.append(current)
-            try:
-                return os.stat(parts[-1], dir_fd=current, follow_symlinks=False)
-            except FileNotFoundError:
-                return None
+                    yield None
+                    return
+                opened.append(current)
+            yield current, parts[-1]
         finally:
-            for f in fds:
+            for f in opened:
                 os.close(f)
+
+
+def lstat_below(root: str, relpath: str) -> os.stat_result | None:
+    """stat of root/relpath without following any link; None when it does not exist."""
+    with parent_below(root, relpath) as parent:
+        if parent is None:
+            return None
+        try:
+            return os.stat(parent[1], dir_fd=parent[0], follow_symlinks=False)
+        except FileNotFoundError:
+            return None
 
 
 def ensure_dir_below(root: str, relpath: str, uid: int, gid: int, mode: int, parent_mode: int = 0o755) -> None:
@@ -103,25 +114,15 @@ def usage_below(root: str, relpath: str) -> tuple[int, int]:
 
 def remove_tree_below(root: str, relpath: str) -> bool:
     """rm -r root/relpath without following links; False when it did not exist."""
-    parts = _components(relpath)
-    with open_root(root) as fd:
-        opened: list[int] = []
-        current = fd
+    with parent_below(root, relpath) as parent:
+        if parent is None:
+            return False
+        fd, name = parent
         try:
-            for part in parts[:-1]:
-                try:
-                    current = _open_child(current, part)
-                except FileNotFoundError:
-                    return False
-                opened.append(current)
-            try:
-                st = os.stat(parts[-1], dir_fd=current, follow_symlinks=False)
-            except FileNotFoundError:
-                return False
-            if not stat.S_ISDIR(st.st_mode):
-                raise UnsafePath(f"{relpath} is not a directory; not removing it")
-            shutil.rmtree(parts[-1], dir_fd=current)
-            return True
-        finally:
-            for f in opened:
-                os.close(f)
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{relpath} is not a directory; not removing it")
+        shutil.rmtree(name, dir_fd=fd)
+        return True
