@@ -63,6 +63,11 @@ def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
 
 
 def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> None:
+    if action.step is not None and action.step.op == "frontdoor-sync":
+        assert backends.frontdoors is not None
+        door = backends.frontdoors.doors[action.step.args[0]]
+        door.apply(backends.frontdoors.render(action.step.args[0], backends.runtime.observe(desired.fleet)))
+        return
     if action.step is not None:
         assert isinstance(backends.storage, GlusterStorage)
         backends.storage.execute(action.step)
@@ -72,6 +77,8 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
         return
     if action.kind == "remove":
         assert action.observed is not None
+        if backends.frontdoors is not None:
+            backends.frontdoors.drain(action.observed)
         backends.runtime.stop(action.observed)
         return
     spec = action.instance
@@ -85,10 +92,14 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
         raise StorageError(f"refusing to start {spec.target} on {spec.node}: storage at {state.root}: {state.reason}")
     if action.kind == "replace":
         assert action.observed is not None
+        if backends.frontdoors is not None:  # no new requests, the ones in flight finish
+            backends.frontdoors.drain(action.observed)
         backends.runtime.stop(action.observed)
     container_id = backends.runtime.start(desired.fleet, spec, desired.root_of(spec.node))
     deadline = spec.health.deadline if spec.health else 30.0
     backends.runtime.wait_healthy(spec.node, container_id, deadline)
+    if backends.frontdoors is not None:  # back in rotation once the front door's own check passes
+        backends.frontdoors.ready(spec.site, spec.slot, deadline)
 
 
 def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
+from cargohold.frontdoor.doors import FrontDoors
 from cargohold.model import Desired, Observed, StorageState
 from cargohold.runtime.docker import DockerRuntime
 from cargohold.storage.glusterfs import GlusterStorage
@@ -16,6 +17,7 @@ from cargohold.storage.local import LocalStorage
 class Backends:
     runtime: DockerRuntime
     storage: LocalStorage | GlusterStorage
+    frontdoors: FrontDoors | None = None
 
     def close(self) -> None:
         self.runtime.close()
@@ -36,7 +38,8 @@ def connect(fleet: Fleet) -> Backends:
         storage = GlusterStorage(fleet.fleet, desired.cluster, desired.node_storage, fleet.storage.root)
     else:
         storage = LocalStorage(fleet.storage.root)
-    return Backends(runtime=runtime, storage=storage)
+    frontdoors = FrontDoors(fleet) if fleet.frontdoor is not None else None
+    return Backends(runtime=runtime, storage=storage, frontdoors=frontdoors)
 
 
 def observe(desired: Desired, backends: Backends) -> Observed:
@@ -50,10 +53,12 @@ def observe(desired: Desired, backends: Backends) -> Observed:
         cluster = None
         # Nodes that see the root at the fleet's path share the management check; others get their own.
         nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage if n.root != storage.root)
+    instances = backends.runtime.observe(desired.fleet)
     return Observed(
-        instances=backends.runtime.observe(desired.fleet),
+        instances=instances,
         dirs=storage.observe_dirs(dirs),
         storage=management,
         nodes=nodes,
         cluster=cluster,
+        frontdoor_drift=tuple(backends.frontdoors.differs(instances)) if backends.frontdoors else (),
     )

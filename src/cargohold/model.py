@@ -136,6 +136,7 @@ class Desired:
     sites: tuple[SiteSpec, ...]
     node_storage: tuple[NodeStorage, ...] = ()
     cluster: ClusterSpec | None = None
+    frontdoor_nodes: tuple[str, ...] = ()  # nodes that run a front door (empty: no front door)
 
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)
@@ -200,6 +201,7 @@ class Observed:
     storage: StorageState
     nodes: tuple[StorageState, ...] = ()
     cluster: object | None = None  # the backend's own observation (storage.glusterfs.ObservedCluster)
+    frontdoor_drift: tuple[str, ...] = ()  # nodes whose front door does not run what the instances call for
 
     def node_state(self, node: str) -> StorageState | None:
         return next((n for n in self.nodes if n.node == node), None)

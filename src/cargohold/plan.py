@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from cargohold.model import (
     Action,
+    ClusterStep,
     Desired,
     DirSpec,
     InstanceSpec,
@@ -63,10 +64,28 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 )
     if desired.cluster is not None and cluster is not None:
         actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
+    actions += _frontdoor_actions(desired, observed, actions)
     return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers), warnings=tuple(warnings))
 
 
 REPAIR_STEPS = ("create-volume", "start-volume", "start-bricks", "mount", "write-marker")
+
+
+def _frontdoor_actions(desired: Desired, observed: Observed, actions: list[Action]) -> list[Action]:
+    """Each front door is rendered from the instances as they run after this plan; instance changes
+    and drift (a front door down, or running another configuration) both call for a sync."""
+    instance_targets = tuple(a.target for a in actions if a.instance is not None or a.observed is not None)
+    out = []
+    for node in desired.frontdoor_nodes:
+        if node in observed.frontdoor_drift:
+            reason = "not running the configuration the instances call for"
+        elif instance_targets:
+            reason = "instances change"
+        else:
+            continue
+        out.append(Action("update", f"frontdoor {node}", reason, instance_targets,
+                          step=ClusterStep("frontdoor-sync", (node,))))
+    return out
 
 
 def _plan_site(

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cargohold.backends import Backends
+from cargohold.errors import RuntimeFailure
 from cargohold.fleet.schema import Fleet
+from cargohold.frontdoor.doors import FrontDoors, server_name
 from cargohold.model import Desired, ObservedInstance
 from cargohold.storage.glusterfs import GlusterStorage
 
@@ -22,6 +24,7 @@ class InstanceRow:
     health: str
     image: str
     container: str
+    frontdoor: dict[str, str] = field(default_factory=dict)  # node -> UP/DOWN/DRAIN/MAINT as HAProxy reports
 
 
 @dataclass
@@ -44,7 +47,9 @@ class StatusReport:
     missing: list[str] = field(default_factory=list)
     orphans: list[InstanceRow] = field(default_factory=list)
     storage: list[AreaUsage] = field(default_factory=list)
+    frontdoor_down: list[str] = field(default_factory=list)
     cluster: dict[str, Any] | None = None
+    traffic: list[dict[str, Any]] = field(default_factory=list)  # per site: request rate, 5xx, per front door
 
     @property
     def degraded(self) -> list[str]:
@@ -58,12 +63,39 @@ class StatusReport:
         ]
         if self.cluster is not None:
             reasons += cluster_problems(self.cluster)
+        reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
+        reasons += [f"instance {r.site}#{r.instance}: {state} in the front door on {node}"
+                    for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]
         return reasons
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["degraded"] = self.degraded
         return data
+
+
+def _add_frontdoor(report: StatusReport, doors: FrontDoors) -> None:
+    """Front-door state of each instance, and each site's traffic, from every node's HAProxy."""
+    rows: dict[str, list[dict[str, str]]] = {}
+    for node, door in doors.doors.items():
+        try:
+            rows[node] = door.stats()
+        except RuntimeFailure:
+            rows[node] = []
+            report.frontdoor_down.append(node)
+    for inst in report.instances:
+        for node, stats in rows.items():
+            row = next((r for r in stats if r["pxname"] == inst.site and r["svname"] == server_name(inst.instance)),
+                       None)
+            inst.frontdoor[node] = row["status"].split()[0] if row else "absent"
+    for site in {i.site for i in report.instances}:
+        backend = [r for stats in rows.values() for r in stats if r["pxname"] == site and r["svname"] == "BACKEND"]
+        report.traffic.append({
+            "site": site,
+            "req_rate": sum(int(r.get("req_rate") or 0) for r in backend),
+            "http_5xx": sum(int(r.get("hrsp_5xx") or 0) for r in backend),
+            "requests": sum(int(r.get("req_tot") or 0) for r in backend),
+        })
 
 
 def cluster_problems(cluster: dict[str, Any]) -> list[str]:
@@ -122,4 +154,6 @@ def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage:
                     AreaUsage(site.domain, spec.area, spec.relpath, usage.bytes if usage else 0,
                               usage.files if usage else 0, usage is not None)
                 )
+    if backends.frontdoors is not None:
+        _add_frontdoor(report, backends.frontdoors)
     return report

@@ -42,11 +42,16 @@ def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
 def render_status(out: Output, report: StatusReport) -> None:
     root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
     out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
-    rows = [[r.site, r.instance, r.node, f"{r.address}:{r.port}", r.state, r.health, r.image, r.container]
+    rows = [[r.site, r.instance, r.node, f"{r.address}:{r.port}", r.state, r.health,
+             " ".join(f"{n}:{s}" for n, s in r.frontdoor.items()) or "-", r.image, r.container]
             for r in report.instances]
-    rows += [[m.split()[-1].split("#")[0], m.split("#")[-1], "-", "-", "missing", "-", "-", "-"]
+    rows += [[m.split()[-1].split("#")[0], m.split("#")[-1], "-", "-", "missing", "-", "-", "-", "-"]
              for m in report.missing]
-    out.table("Instances", ["site", "#", "node", "address", "state", "health", "image", "container"], rows)
+    out.table("Instances", ["site", "#", "node", "address", "state", "health", "front door", "image", "container"],
+              rows)
+    if report.traffic:
+        out.table("Traffic (front doors)", ["site", "requests/s", "5xx", "requests"],
+                  [[t["site"], t["req_rate"], t["http_5xx"], t["requests"]] for t in report.traffic])
     if report.storage:
         out.table("Storage", ["site", "area", "path", "size", "files"],
                   [[u.site, u.area, u.path, human_bytes(u.bytes) if u.exists else "missing", u.files]

@@ -33,6 +33,7 @@ def desired_state(fleet: Fleet) -> Desired:
             NodeStorage(n.name, n.storage_root or fleet.storage.root, n.state_dir, n.ssh) for n in fleet.nodes
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
+        frontdoor_nodes=node_names if fleet.frontdoor is not None else (),
     )
 
 

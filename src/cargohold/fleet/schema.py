@@ -212,6 +212,46 @@ class GlusterStorage(Model):
 Storage = Annotated[LocalStorage | GlusterStorage, Field(discriminator="backend")]
 
 
+BIND_RE = re.compile(r"^(?P<addr>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\*):(?P<port>[0-9]{1,5})$")
+
+
+def check_bind(value: str) -> str:
+    match = BIND_RE.match(value)
+    if not match or not 1 <= int(match.group("port")) <= 65535:
+        raise ValueError(f"{value!r} is not address:port (like 127.0.0.1:18000 or *:80)")
+    return value
+
+
+Bind = Annotated[str, AfterValidator(check_bind)]
+
+
+class Timeouts(Model):
+    connect: Seconds = 5.0
+    client: Seconds = 30.0
+    server: Seconds = 30.0
+
+
+class FrontDoor(Model):
+    """HAProxy on every web node, routing each domain to its site's healthy instances."""
+
+    http: Bind = "127.0.0.1:18000"
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    max_upload: str = "64MiB"
+    # Active health checks: an instance leaves rotation after `fall` failed checks `check_interval` apart.
+    check_interval: Seconds = 1.0
+    fall: int = Field(2, ge=1, le=10)
+    rise: int = Field(2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> FrontDoor:
+        parse_size(self.max_upload)
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.http.rsplit(":", 1)[1])
+
+
 class Node(Model):
     name: Name
     engine: EngineURL
@@ -222,6 +262,8 @@ class Node(Model):
     # Where cargohold keeps this node's mount pid and log.
     state_dir: AbsolutePath = "/var/lib/cargohold"
     ssh: str | None = None  # user@host[:port] to mount storage on a remote node
+    # This node's front door binds here (default: frontdoor.http); the lab gives each node its own port.
+    frontdoor_http: Bind | None = None
 
 class Site(Model):
     domain: Domain
@@ -241,6 +283,9 @@ class Site(Model):
     nodes: list[Name] | None = None
     # GlusterFS directory quota for each of the site's areas, e.g. 10GiB, 500MB.
     quota: str | None = None
+    # More host names for the site; with redirect_aliases they answer with a 301 to the domain.
+    aliases: list[Domain] = Field(default_factory=list)
+    redirect_aliases: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -287,6 +332,7 @@ class Fleet(Model):
     storage: Storage
     nodes: list[Node] = Field(min_length=1)
     sites: list[Site] = Field(default_factory=list)
+    frontdoor: FrontDoor | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Fleet:
@@ -301,6 +347,15 @@ class Fleet(Model):
                 if name not in known:
                     raise ValueError(f"site {site.domain}: node {name!r} is not in 'nodes'")
         _check_port_overlap(self)
+        _unique([name for s in self.sites for name in [s.domain, *s.aliases]], "sites", "host name (domain or alias)")
+        if self.frontdoor is not None:
+            binds = [n.frontdoor_http or self.frontdoor.http for n in self.nodes]
+            _unique([f"{n.engine} {b}" for n, b in zip(self.nodes, binds, strict=True)], "nodes", "front door bind")
+            for bind in binds:
+                port = int(bind.rsplit(":", 1)[1])
+                for site in self.sites:
+                    if port in site.ports:
+                        raise ValueError(f"frontdoor: port {port} is also an instance port of {site.domain}")
         if self.storage.backend == "local" and any(s.quota for s in self.sites):
             raise ValueError("sites: quota needs storage.backend glusterfs (directory quotas)")
         return self

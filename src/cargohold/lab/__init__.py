@@ -88,7 +88,8 @@ class Lab:
         ]
         nodes = [
             {"name": f"web{i}", "engine": self.engine.url, "address": "127.0.0.1",
-             "storage_root": str(self.web_home(i) / "storage"), "state_dir": str(self.web_home(i))}
+             "storage_root": str(self.web_home(i) / "storage"), "state_dir": str(self.web_home(i)),
+             "frontdoor_http": f"127.0.0.1:{17999 + i}"}
             for i in range(1, web + 1)
         ]
         fleet = {
@@ -97,10 +98,11 @@ class Lab:
                         "replica": replica, "arbiter": 1 if replica == 3 else 0,
                         **({} if replica == 3 else {"allow_replica2": True})},
             "nodes": nodes,
+            "frontdoor": {"http": "127.0.0.1:18000", "check_interval": 1},
             "sites": [{
                 "domain": "www.example.com", "image": "cargohold-demo:1", "instances": 2, "port": 18080,
                 "app_root": "/var/www", "writable": {"/var/www/sites/default/files": "files"},
-                "logs": "/var/log/demo", "uid": 33, "gid": 33,
+                "logs": "/var/log/demo", "uid": 33, "gid": 33, "aliases": ["example.com"],
                 "health": {"http": "/healthz", "interval": 1, "timeout": 2},
             }],
         }

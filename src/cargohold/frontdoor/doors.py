@@ -1,0 +1,84 @@
+"""The fleet's front doors: one HAProxy per web node, every one routing to the instances on every
+node, configured from the instances the runtime reports."""
+
+from __future__ import annotations
+
+from cargohold.errors import RuntimeFailure
+from cargohold.fleet.schema import Fleet, parse_size
+from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, render
+from cargohold.frontdoor.haproxy import HAProxy
+from cargohold.model import ObservedInstance
+from cargohold.wait import Timeout, wait_until
+
+
+def server_name(slot: int) -> str:
+    return f"i{slot}"
+
+
+class FrontDoors:
+    def __init__(self, fleet: Fleet) -> None:
+        assert fleet.frontdoor is not None
+        self.fleet = fleet
+        self.spec = fleet.frontdoor
+        self.doors = {n.name: HAProxy(n.name, f"{n.state_dir}/frontdoor") for n in fleet.nodes}
+        self.binds = {n.name: n.frontdoor_http or self.spec.http for n in fleet.nodes}
+
+    def render(self, node: str, instances: tuple[ObservedInstance, ...]) -> str:
+        addresses = {n.name: n.address for n in self.fleet.nodes}
+        routes = []
+        for site in self.fleet.sites:
+            running = sorted((i for i in instances if i.site == site.domain and i.state == "running"
+                              and i.slot <= site.instances), key=lambda i: i.slot)
+            health = site.health_spec
+            routes.append(SiteRoute(
+                domain=site.domain,
+                aliases=tuple(site.aliases),
+                redirect_aliases=site.redirect_aliases,
+                health_path=health.http if health is not None else None,
+                backends=tuple(Backend(server_name(i.slot), addresses.get(i.node, "127.0.0.1"), i.port)
+                               for i in running),
+            ))
+        door = self.doors[node]
+        return render(FrontDoorConfig(
+            bind=self.binds[node], admin_socket=str(door.admin),
+            connect_timeout=self.spec.timeouts.connect, client_timeout=self.spec.timeouts.client,
+            server_timeout=self.spec.timeouts.server, max_upload=parse_size(self.spec.max_upload),
+            check_interval=self.spec.check_interval, fall=self.spec.fall, rise=self.spec.rise,
+            sites=tuple(routes),
+        ))
+
+    def differs(self, instances: tuple[ObservedInstance, ...]) -> list[str]:
+        """Nodes whose front door is not running the configuration these instances call for."""
+        out = []
+        for node, door in self.doors.items():
+            text = self.render(node, instances)
+            if not door.running() or not door.config.exists() or door.config.read_text() != text:
+                out.append(node)
+        return out
+
+    def check(self, instances: tuple[ObservedInstance, ...]) -> None:
+        for node, door in self.doors.items():
+            door.check(self.render(node, instances))
+
+    def sync(self, instances: tuple[ObservedInstance, ...]) -> dict[str, str]:
+        return {node: door.apply(self.render(node, instances)) for node, door in self.doors.items()}
+
+    def drain(self, instance: ObservedInstance) -> None:
+        for door in self.doors.values():
+            door.drain(instance.site, server_name(instance.slot))
+
+    def ready(self, site: str, slot: int, timeout: float) -> None:
+        """Out of drain, and wait until every front door's own health check has it UP: replacing
+        the next instance before that would leave the site with no server to send requests to."""
+        name = server_name(slot)
+        for door in self.doors.values():
+            if door.running() and door.set_state(site, name, "ready"):
+                try:
+                    wait_until(lambda d=door: (d.server_state(site, name) or "").startswith("UP"), timeout,
+                               f"{site}/{name} UP in the front door on {door.node}", interval=0.1)
+                except Timeout as exc:
+                    raise RuntimeFailure(str(exc)) from None
+
+    def stop(self) -> None:
+        for door in self.doors.values():
+            door.stop()

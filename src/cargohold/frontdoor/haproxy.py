@@ -1,0 +1,171 @@
+"""One HAProxy (master-worker) per web node: start, check and reload its configuration without
+dropping connections, and drive servers through the runtime API (the admin socket)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from cargohold.errors import RuntimeFailure, UsageError
+from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid
+from cargohold.wait import Timeout, wait_until
+
+SOCKET_TIMEOUT = 5.0
+DRAIN_TIMEOUT = 15.0
+
+
+class HAProxy:
+    def __init__(self, node: str, state_dir: str) -> None:
+        self.node = node
+        self.home = Path(state_dir)
+        self.config = self.home / "haproxy.cfg"
+        self.pidfile = self.home / "haproxy.pid"
+        self.admin = self.home / "admin.sock"
+        self.log = self.home / "haproxy.log"
+
+    # -- process ------------------------------------------------------------------------------
+
+    def master_pid(self) -> int | None:
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and pid_alive(pid) else None
+
+    def running(self) -> bool:
+        return self.master_pid() is not None and self._answers()
+
+    def _answers(self) -> bool:
+        try:
+            return "Pid:" in self.command("show info")
+        except RuntimeFailure:
+            return False
+
+    def worker_pid(self) -> int:
+        for line in self.command("show info").splitlines():
+            if line.startswith("Pid:"):
+                return int(line.split(":", 1)[1])
+        raise RuntimeFailure(f"front door on {self.node}: `show info` has no Pid")
+
+    def check(self, text: str) -> None:
+        """`haproxy -c` on a candidate configuration; raises with HAProxy's own words."""
+        if shutil.which("haproxy") is None:
+            raise RuntimeFailure("haproxy is not installed (run scripts/setup, or apt-get install haproxy)")
+        self.home.mkdir(parents=True, exist_ok=True)
+        candidate = self.home / "haproxy.cfg.new"
+        candidate.write_text(text)
+        result = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
+                                timeout=30)
+        if result.returncode != 0:
+            alerts = [line for line in (result.stdout + result.stderr).splitlines() if "ALERT" in line]
+            raise UsageError(f"front door on {self.node}: configuration refused by haproxy -c: "
+                             + " | ".join(alerts[:3] or [result.stderr.strip()[:300]]))
+
+    def apply(self, text: str) -> str:
+        """Make `text` the running configuration. Returns what was done: unchanged, started, reloaded.
+        A configuration that fails to start leaves the previous one running and in place."""
+        if self.running() and self.config.exists() and self.config.read_text() == text:
+            return "unchanged"
+        self.check(text)
+        previous = self.config.read_text() if self.config.exists() else None
+        os.replace(self.home / "haproxy.cfg.new", self.config)
+        try:
+            if self.running():
+                self._reload()
+                return "reloaded"
+            self._start()
+            return "started"
+        except RuntimeFailure:
+            if previous is not None:
+                self.config.write_text(previous)
+            raise
+
+    def _start(self) -> None:
+        self.stop()
+        self.admin.unlink(missing_ok=True)
+        pid = spawn(["haproxy", "-W", "-f", str(self.config)], self.log, self.pidfile)
+        with contextlib.suppress(Timeout):
+            wait_until(lambda: self._answers() or not pid_alive(pid), 15, f"the front door on {self.node}")
+        if not self._answers():
+            self.stop()
+            raise RuntimeFailure(f"front door on {self.node} did not start: {self._log_tail()}")
+
+    def _reload(self) -> None:
+        """SIGUSR2 to the master: a new worker takes over the listening sockets (expose-fd
+        listeners), old workers finish their requests and exit (hard-stop-after bounds them)."""
+        master = self.master_pid()
+        assert master is not None
+        before = self.worker_pid()
+        os.kill(master, signal.SIGUSR2)
+        try:
+            wait_until(lambda: self._answers() and self.worker_pid() != before, 15,
+                       f"a new front-door worker on {self.node}", interval=0.05)
+        except Timeout:
+            raise RuntimeFailure(f"front door on {self.node}: reload did not take: {self._log_tail()}") from None
+
+    def stop(self) -> None:
+        pid = read_pid(self.pidfile)
+        if pid is not None:
+            stop_pid(pid, grace=10, expect="haproxy")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return "(no log)"
+        return " | ".join(lines[-3:])
+
+    # -- runtime API --------------------------------------------------------------------------
+
+    def command(self, command: str) -> str:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(SOCKET_TIMEOUT)
+                sock.connect(str(self.admin))
+                sock.sendall(command.encode() + b"\n")
+                chunks = []
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise RuntimeFailure(f"front door on {self.node}: admin socket: {exc}") from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def stats(self) -> list[dict[str, str]]:
+        text = self.command("show stat")
+        if not text.startswith("# "):
+            raise RuntimeFailure(f"front door on {self.node}: unexpected `show stat` answer: {text[:100]!r}")
+        return list(csv.DictReader(io.StringIO(text[2:])))
+
+    def server_state(self, backend: str, server: str) -> str | None:
+        for row in self.stats():
+            if row["pxname"] == backend and row["svname"] == server:
+                return row["status"]
+        return None
+
+    def set_state(self, backend: str, server: str, state: str) -> bool:
+        """ready, drain or maint; False when the front door has no such server (nothing to do)."""
+        answer = self.command(f"set server {backend}/{server} state {state}").strip()
+        if answer and ("No such" in answer or "unknown" in answer.lower()):
+            return False
+        if answer:
+            raise RuntimeFailure(f"front door on {self.node}: set server {backend}/{server}: {answer}")
+        return True
+
+    def drain(self, backend: str, server: str, timeout: float = DRAIN_TIMEOUT) -> None:
+        """Send no new requests to the server and wait (bounded) for its requests in flight."""
+        if not self.running() or not self.set_state(backend, server, "drain"):
+            return
+
+        def idle() -> bool:
+            row = next((r for r in self.stats() if r["pxname"] == backend and r["svname"] == server), None)
+            return row is None or row.get("scur", "0") in ("", "0")
+
+        with contextlib.suppress(Timeout):
+            wait_until(idle, timeout, f"{backend}/{server} to finish its requests", interval=0.05)
