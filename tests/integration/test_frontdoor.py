@@ -1,0 +1,215 @@
+"""The front door against real HAProxy and a real engine: routing by Host, health, drain, reloads."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+from cargohold.lab.daemon import cmdline, pids_naming
+from cargohold.wait import wait_until
+from conftest import FleetFixture, demo_site
+from http_helpers import http
+
+A, B = "www.example.com", "blog.example.com"
+
+
+class Load:
+    """Bounded concurrent clients through the front door: GETs, and uploads when `uploads` is set."""
+
+    def __init__(self, url: str, host: str, workers: int = 8, seconds: float = 90, uploads: bool = False) -> None:
+        self.url, self.host, self.uploads = url, host, uploads
+        self.stop = threading.Event()
+        self.deadline = time.monotonic() + seconds
+        self.ok = 0
+        self.failed: list[str] = []
+        self.acked: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(workers)]
+
+    def run(self, n: int) -> None:
+        i = 0
+        while not self.stop.is_set() and time.monotonic() < self.deadline and i < 5000:
+            i += 1
+            if self.uploads and i % 3 == 0:
+                name, body = f"up-{n}-{i}.txt", os.urandom(256)
+                code = request(self.url, self.host, "POST", f"/upload/{name}", body)
+                ok = code == 201
+                if ok:
+                    with self.lock:
+                        self.acked[name] = body
+            else:
+                code = request(self.url, self.host, "GET", "/healthz")
+                ok = code == 200
+            with self.lock:
+                if ok:
+                    self.ok += 1
+                else:
+                    self.failed.append(f"{code}")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def request(url: str, host: str, method: str, path: str, body: bytes | None = None) -> int:
+    import urllib.request
+
+    req = urllib.request.Request(url + path, data=body, method=method, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def door_fleet(fleet: FleetFixture, port: int, sites: list[dict], **frontdoor: object) -> str:
+    state = fleet.root.parent / f"{fleet.name}-state"
+    fleet.write(sites, frontdoor={"http": f"127.0.0.1:{port}", "check_interval": 0.5, **frontdoor})
+    text = fleet.path.read_text().replace("name: web1", f"name: web1\n  state_dir: {state}")
+    fleet.path.write_text(text)
+    return f"http://127.0.0.1:{port}"
+
+
+def apply_ok(fleet: FleetFixture) -> None:
+    result = fleet.cli("apply")
+    assert result.code == 0, result.err
+
+
+def frontdoor_state(fleet: FleetFixture, site: str, instance: int) -> str:
+    report = fleet.cli("status", "--json", "--no-usage").json()
+    row = next(r for r in report["instances"] if r["site"] == site and r["instance"] == instance)
+    return row["frontdoor"]["web1"]
+
+
+def test_each_domain_and_alias_reach_only_their_site_and_unknown_hosts_get_404(fleet: FleetFixture):
+    url = door_fleet(fleet, 23000, [demo_site(A, 23010, aliases=["example.com"]),
+                                    demo_site(B, 23020, aliases=["news.example.com"], redirect_aliases=True)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    for host, site in ((A, A), ("example.com", A), ("EXAMPLE.com:23000", A), (B, B)):
+        seen = set()
+        for _ in range(6):
+            code, body, headers = http_host(url, host)
+            assert code == 200 and body.startswith(f"demo site {site} ".encode()), (host, code, body)
+            seen.add(headers["x-instance"])
+        assert seen == {"1", "2"}, f"{host}: requests must spread over both instances"
+    code, _, headers = http_host(url, "news.example.com")
+    assert code == 301 and headers["location"].startswith(f"http://{B}/")
+    code, body, _ = http_host(url, "unknown.example.org")
+    assert (code, body) == (404, b"no site here\n")
+    assert fleet.cli("plan", "--json").json()["changes"] == 0
+
+
+def http_host(url: str, host: str) -> tuple[int, bytes, dict]:
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(url + "/", headers={"Host": host})
+    try:
+        with opener.open(req, timeout=5) as resp:
+            return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), {k.lower(): v for k, v in exc.headers.items()}
+
+
+def test_killed_instance_leaves_rotation_within_5s_without_failed_gets(fleet: FleetFixture):
+    url = door_fleet(fleet, 23100, [demo_site(A, 23110)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    victim = next(c for c in fleet.containers() if c.labels["cargohold.instance"] == "1")
+    victim.update(restart_policy={"Name": "no"})  # so that it stays dead: the front door must notice
+    with Load(url, A, seconds=60) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        killed = time.monotonic()
+        victim.kill()
+        wait_until(lambda: frontdoor_state(fleet, A, 1) == "DOWN", 10, "the front door to mark it DOWN",
+                   interval=0.1)
+        down_after = time.monotonic() - killed
+        before = load.ok
+        wait_until(lambda: load.ok > before + 100, 30, "more requests")
+    assert load.failed == [], f"{len(load.failed)} failed GETs: {load.failed[:5]}"
+    assert down_after <= 5, f"DOWN only after {down_after:.1f}s"
+    apply_ok(fleet)
+    wait_until(lambda: frontdoor_state(fleet, A, 1) == "UP", 15, "the instance back UP")
+
+
+def test_image_change_under_load_fails_no_request_and_keeps_every_upload(fleet: FleetFixture):
+    url = door_fleet(fleet, 23200, [demo_site(A, 23210)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    fleet_text = fleet.path.read_text().replace("cargohold-demo:1", "cargohold-demo:2")
+    with Load(url, A, seconds=90, uploads=True) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        fleet.path.write_text(fleet_text)
+        apply_ok(fleet)
+        before = load.ok
+        wait_until(lambda: load.ok > before + 50, 30, "more requests")
+    assert load.failed == [], f"{len(load.failed)} failed requests: {load.failed[:5]}"
+    assert len(load.acked) > 20
+    for name, body in load.acked.items():
+        assert (fleet.root / "files" / A / name).read_bytes() == body
+    assert http_host(url, A)[2]["x-version"] == "2"
+
+
+def test_fifty_configuration_changes_under_load(fleet: FleetFixture):
+    url = door_fleet(fleet, 23300, [demo_site(A, 23310)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    plain = fleet.path.read_text()
+    with_alias = plain.replace(f"domain: {A}", f"domain: {A}\n  aliases:\n  - alias.example.com")
+    assert with_alias != plain
+    state = fleet.root.parent / f"{fleet.name}-state"
+    with Load(url, A, seconds=240) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        for i in range(50):
+            fleet.path.write_text(with_alias if i % 2 == 0 else plain)
+            apply_ok(fleet)
+    assert load.failed == [], f"{len(load.failed)} failed requests: {load.failed[:5]}"
+    # Old workers leave once their requests are done: a master and one worker remain.
+    wait_until(lambda: len([p for p in pids_naming(state) if "haproxy" in cmdline(p)]) == 2,
+               40, "old HAProxy workers to exit")
+
+
+def test_bad_frontdoor_specs_change_nothing(fleet: FleetFixture):
+    url = door_fleet(fleet, 23400, [demo_site(A, 23410)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    good = fleet.path.read_text()
+
+    fleet.path.write_text(good.replace(f"domain: {A}", f"domain: {A}\n  aliases:\n  - Bad_Alias"))
+    bad_alias = fleet.cli("apply")
+    assert bad_alias.code == 2 and "aliases[0]" in bad_alias.err
+
+    two_sites = good.replace("sites:\n", "sites:\n- domain: other.example.com\n  image: cargohold-demo:1\n"
+                                         "  port: 23420\n  aliases:\n  - www.example.com\n")
+    fleet.path.write_text(two_sites)
+    duplicate = fleet.cli("apply")
+    assert duplicate.code == 2 and "'www.example.com' appears twice" in duplicate.err
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 23401))
+        taken.listen()
+        fleet.path.write_text(good.replace("127.0.0.1:23400", "127.0.0.1:23401"))
+        busy = fleet.cli("apply")
+        assert busy.code == 1 and "front door" in busy.err
+        # the running front door keeps serving, unchanged
+        assert http_host(url, A)[0] == 200
+    fleet.path.write_text(good)
+    assert fleet.cli("plan", "--json").json()["changes"] == 0
+    assert http("GET", url + "/healthz")[0] in (404, 200)
