@@ -57,6 +57,8 @@ def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
     """Check everything that can fail before the first change: storage settings, engines, images."""
     if any(a.step is not None for a in plan.actions) and isinstance(backends.storage, GlusterStorage):
         backends.storage.preflight()
+    if backends.frontdoors is not None and any(a.target.startswith("frontdoor ") for a in plan.actions):
+        backends.frontdoors.preflight()
     starts = [a.instance for a in plan.actions if a.instance is not None]
     for node, image in sorted({(spec.node, spec.image) for spec in starts}):
         backends.runtime.ensure_image(node, image)
@@ -65,8 +67,7 @@ def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
 def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> None:
     if action.step is not None and action.step.op == "frontdoor-sync":
         assert backends.frontdoors is not None
-        door = backends.frontdoors.doors[action.step.args[0]]
-        door.apply(backends.frontdoors.render(action.step.args[0], backends.runtime.observe(desired.fleet)))
+        backends.frontdoors.sync_node(action.step.args[0], backends.runtime.observe(desired.fleet))
         return
     if action.step is not None:
         assert isinstance(backends.storage, GlusterStorage)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 
+from cargohold.lab import self_signed_certificate
 from cargohold.lab.daemon import cmdline, pids_naming
 from cargohold.wait import wait_until
 from conftest import FleetFixture, demo_site
@@ -213,3 +215,52 @@ def test_bad_frontdoor_specs_change_nothing(fleet: FleetFixture):
     fleet.path.write_text(good)
     assert fleet.cli("plan", "--json").json()["changes"] == 0
     assert http("GET", url + "/healthz")[0] in (404, 200)
+
+
+def https_get(port: int, sni: str, cafile: str) -> tuple[str, bytes]:
+    """GET / over TLS with `sni` as server name, verifying the certificate against `cafile`."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=sni) as tls:
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        subject = dict(x[0] for x in tls.getpeercert()["subject"])["commonName"]
+    return subject, data
+
+
+def test_https_picks_the_certificate_by_sni_and_routes_by_host(fleet: FleetFixture, tmp_path):
+    certs = []
+    for name in ("example.com", "example.org"):
+        pem = tmp_path / f"{name}.pem"
+        self_signed_certificate(pem, name, [name, f"*.{name}"])
+        certs.append(str(pem))
+    door_fleet(fleet, 23500, [demo_site(A, 23510), demo_site("www.example.org", 23520)],
+               https="127.0.0.1:23501", certificates=certs)
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    subject, data = https_get(23501, A, str(tmp_path / "example.com.crt"))
+    assert subject == "example.com" and f"demo site {A} ".encode() in data
+    subject, data = https_get(23501, "www.example.org", str(tmp_path / "example.org.crt"))
+    assert subject == "example.org" and b"demo site www.example.org " in data
+
+    good = fleet.path.read_text()
+    fleet.path.write_text(good.replace(certs[1], str(tmp_path / "missing.pem")))
+    missing = fleet.cli("apply")
+    assert missing.code == 2 and "frontdoor.certificates[1]" in missing.err and "does not exist" in missing.err
+    assert https_get(23501, A, str(tmp_path / "example.com.crt"))[0] == "example.com"  # still serving
+
+
+def test_access_log_lines_land_in_each_sites_log_area(fleet: FleetFixture):
+    url = door_fleet(fleet, 23600, [demo_site(A, 23610), demo_site(B, 23620)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    for host in (A, B, "unknown.example.org"):
+        http_host(url, host)
+    log_a = fleet.root / "logs" / A / "frontdoor-access.log"
+    log_b = fleet.root / "logs" / B / "frontdoor-access.log"
+    wait_until(lambda: log_a.exists() and log_b.exists(), 10, "access log lines")
+    assert f"site={A} " in log_a.read_text() and "GET / HTTP/1.1" in log_a.read_text()
+    assert B not in log_a.read_text() and f"site={B} " in log_b.read_text()
+    assert "unknown" not in log_a.read_text() + log_b.read_text()

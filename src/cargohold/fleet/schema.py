@@ -235,6 +235,9 @@ class FrontDoor(Model):
     """HAProxy on every web node, routing each domain to its site's healthy instances."""
 
     http: Bind = "127.0.0.1:18000"
+    https: Bind | None = None
+    # PEM files (certificate and key); HAProxy picks the one whose name matches the client's SNI.
+    certificates: list[AbsolutePath] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_upload: str = "64MiB"
     # Active health checks: an instance leaves rotation after `fall` failed checks `check_interval` apart.
@@ -245,6 +248,8 @@ class FrontDoor(Model):
     @model_validator(mode="after")
     def _sizes(self) -> FrontDoor:
         parse_size(self.max_upload)
+        if self.https is not None and not self.certificates:
+            raise ValueError("https needs at least one file in 'certificates'")
         return self
 
     @property
@@ -262,8 +267,9 @@ class Node(Model):
     # Where cargohold keeps this node's mount pid and log.
     state_dir: AbsolutePath = "/var/lib/cargohold"
     ssh: str | None = None  # user@host[:port] to mount storage on a remote node
-    # This node's front door binds here (default: frontdoor.http); the lab gives each node its own port.
+    # This node's front door binds here (default: frontdoor.http/https); the lab gives each node its own ports.
     frontdoor_http: Bind | None = None
+    frontdoor_https: Bind | None = None
 
 class Site(Model):
     domain: Domain
@@ -350,7 +356,10 @@ class Fleet(Model):
         _unique([name for s in self.sites for name in [s.domain, *s.aliases]], "sites", "host name (domain or alias)")
         if self.frontdoor is not None:
             binds = [n.frontdoor_http or self.frontdoor.http for n in self.nodes]
-            _unique([f"{n.engine} {b}" for n, b in zip(self.nodes, binds, strict=True)], "nodes", "front door bind")
+            if self.frontdoor.https:
+                binds += [n.frontdoor_https or self.frontdoor.https for n in self.nodes]
+            _unique([f"{n.engine} {b}" for n, b in zip(self.nodes * 2, binds, strict=False)], "nodes",
+                    "front door bind")
             for bind in binds:
                 port = int(bind.rsplit(":", 1)[1])
                 for site in self.sites:

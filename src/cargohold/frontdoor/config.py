@@ -25,7 +25,10 @@ class SiteRoute:
 
 @dataclass(frozen=True)
 class FrontDoorConfig:
+    log_socket: str
     bind: str
+    https_bind: str | None
+    certificates: tuple[str, ...]
     admin_socket: str
     connect_timeout: float
     client_timeout: float
@@ -48,9 +51,13 @@ def render(cfg: FrontDoorConfig) -> str:
         f"    stats socket {cfg.admin_socket} mode 600 level admin expose-fd listeners",
         # Old workers left by a reload finish their requests, then go; never longer than this.
         "    hard-stop-after 30s",
+        f"    log {cfg.log_socket} len 4096 local0 info",
         "",
         "defaults",
         "    mode http",
+        "    log global",
+        # One line per request; `site=` tells the log writer which site's log area it belongs to.
+        '    log-format "%ci [%tr] site=%b server=%s %ST %B %Tt \\"%r\\""',
         f"    timeout connect {_ms(cfg.connect_timeout)}",
         f"    timeout client {_ms(cfg.client_timeout)}",
         f"    timeout server {_ms(cfg.server_timeout)}",
@@ -65,6 +72,8 @@ def render(cfg: FrontDoorConfig) -> str:
         "",
         "frontend http",
         f"    bind {cfg.bind}",
+        *([f"    bind {cfg.https_bind} ssl " + " ".join(f"crt {c}" for c in cfg.certificates)]
+          if cfg.https_bind else []),
         "    http-request disable-l7-retry if METH_POST",
         f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {cfg.max_upload} }}",
         "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",

@@ -3,7 +3,9 @@ node, configured from the instances the runtime reports."""
 
 from __future__ import annotations
 
-from cargohold.errors import RuntimeFailure
+import os
+
+from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.fleet.schema import Fleet, parse_size
 from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, render
 from cargohold.frontdoor.haproxy import HAProxy
@@ -22,6 +24,9 @@ class FrontDoors:
         self.spec = fleet.frontdoor
         self.doors = {n.name: HAProxy(n.name, f"{n.state_dir}/frontdoor") for n in fleet.nodes}
         self.binds = {n.name: n.frontdoor_http or self.spec.http for n in fleet.nodes}
+        self.roots = {n.name: n.storage_root or fleet.storage.root for n in fleet.nodes}
+        self.https = {n.name: (n.frontdoor_https or self.spec.https) if self.spec.https else None
+                      for n in fleet.nodes}
 
     def render(self, node: str, instances: tuple[ObservedInstance, ...]) -> str:
         addresses = {n.name: n.address for n in self.fleet.nodes}
@@ -40,7 +45,8 @@ class FrontDoors:
             ))
         door = self.doors[node]
         return render(FrontDoorConfig(
-            bind=self.binds[node], admin_socket=str(door.admin),
+            log_socket=str(door.home / "log.sock"), admin_socket=str(door.admin),
+            bind=self.binds[node], https_bind=self.https[node], certificates=tuple(self.spec.certificates),
             connect_timeout=self.spec.timeouts.connect, client_timeout=self.spec.timeouts.client,
             server_timeout=self.spec.timeouts.server, max_upload=parse_size(self.spec.max_upload),
             check_interval=self.spec.check_interval, fall=self.spec.fall, rise=self.spec.rise,
@@ -56,12 +62,16 @@ class FrontDoors:
                 out.append(node)
         return out
 
-    def check(self, instances: tuple[ObservedInstance, ...]) -> None:
-        for node, door in self.doors.items():
-            door.check(self.render(node, instances))
+    def preflight(self) -> None:
+        """What `haproxy -c` would only half-explain, said with the field's name."""
+        for i, path in enumerate(self.spec.certificates):
+            if not os.path.isfile(path):
+                raise UsageError(f"frontdoor.certificates[{i}]: {path} does not exist")
 
-    def sync(self, instances: tuple[ObservedInstance, ...]) -> dict[str, str]:
-        return {node: door.apply(self.render(node, instances)) for node, door in self.doors.items()}
+    def sync_node(self, node: str, instances: tuple[ObservedInstance, ...]) -> str:
+        door = self.doors[node]
+        door.ensure_log_writer(self.roots[node])
+        return door.apply(self.render(node, instances))
 
     def drain(self, instance: ObservedInstance) -> None:
         for door in self.doors.values():

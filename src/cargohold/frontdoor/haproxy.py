@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from cargohold.errors import RuntimeFailure, UsageError
@@ -85,13 +86,13 @@ class HAProxy:
             raise
 
     def _start(self) -> None:
-        self.stop()
+        self._stop_haproxy()
         self.admin.unlink(missing_ok=True)
         pid = spawn(["haproxy", "-W", "-f", str(self.config)], self.log, self.pidfile)
         with contextlib.suppress(Timeout):
             wait_until(lambda: self._answers() or not pid_alive(pid), 15, f"the front door on {self.node}")
         if not self._answers():
-            self.stop()
+            self._stop_haproxy()
             raise RuntimeFailure(f"front door on {self.node} did not start: {self._log_tail()}")
 
     def _reload(self) -> None:
@@ -107,10 +108,32 @@ class HAProxy:
         except Timeout:
             raise RuntimeFailure(f"front door on {self.node}: reload did not take: {self._log_tail()}") from None
 
-    def stop(self) -> None:
+    def _stop_haproxy(self) -> None:
         pid = read_pid(self.pidfile)
         if pid is not None:
             stop_pid(pid, grace=10, expect="haproxy")
+
+    def stop(self) -> None:
+        self._stop_haproxy()
+        pid = read_pid(self.home / "logd.pid")
+        if pid is not None:
+            stop_pid(pid, grace=5, expect="cargohold.frontdoor.logd")
+
+    def ensure_log_writer(self, storage_root: str) -> None:
+        """The process that files HAProxy's log lines into each site's log area (frontdoor/logd.py)."""
+        pid = read_pid(self.home / "logd.pid")
+        if pid is not None and pid_alive(pid):
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        sock = self.home / "log.sock"
+        sock.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "cargohold.frontdoor.logd", str(sock), storage_root,
+                str(self.home / "unrouted-access.log")]
+        pid = spawn(argv, self.home / "logd.stderr", self.home / "logd.pid")
+        try:
+            wait_until(lambda: sock.exists() or not pid_alive(pid), 10, f"the log writer on {self.node}")
+        except Timeout:
+            raise RuntimeFailure(f"front door on {self.node}: the log writer did not start") from None
 
     def _log_tail(self) -> str:
         try:

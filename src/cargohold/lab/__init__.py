@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,7 @@ class Lab:
         nodes = [
             {"name": f"web{i}", "engine": self.engine.url, "address": "127.0.0.1",
              "storage_root": str(self.web_home(i) / "storage"), "state_dir": str(self.web_home(i)),
-             "frontdoor_http": f"127.0.0.1:{17999 + i}"}
+             "frontdoor_http": f"127.0.0.1:{17999 + i}", "frontdoor_https": f"127.0.0.1:{18442 + i}"}
             for i in range(1, web + 1)
         ]
         fleet = {
@@ -98,7 +99,8 @@ class Lab:
                         "replica": replica, "arbiter": 1 if replica == 3 else 0,
                         **({} if replica == 3 else {"allow_replica2": True})},
             "nodes": nodes,
-            "frontdoor": {"http": "127.0.0.1:18000", "check_interval": 1},
+            "frontdoor": {"http": "127.0.0.1:18000", "https": "127.0.0.1:18443", "check_interval": 1,
+                          "certificates": [str(self.certificate())]},
             "sites": [{
                 "domain": "www.example.com", "image": "cargohold-demo:1", "instances": 2, "port": 18080,
                 "app_root": "/var/www", "writable": {"/var/www/sites/default/files": "files"},
@@ -107,6 +109,14 @@ class Lab:
             }],
         }
         return "# Written by `cargohold lab up`; JSON is YAML.\n" + json.dumps(fleet, indent=2) + "\n"
+
+    def certificate(self) -> Path:
+        """A self-signed certificate (and key, one PEM) for example.com and its subdomains."""
+        pem = self.home / "frontdoor" / "example.com.pem"
+        if not pem.exists():
+            pem.parent.mkdir(parents=True, exist_ok=True)
+            self_signed_certificate(pem, "example.com", ["example.com", "*.example.com"])
+        return pem
 
     def down(self) -> None:
         if not self.home.exists():
@@ -130,3 +140,14 @@ class Lab:
             raise UsageError(f"{self.home} exists and is not a cargohold lab; choose another CARGOHOLD_LAB")
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / _MARK).write_text("cargohold lab: `cargohold lab down` removes this directory\n")
+
+
+def self_signed_certificate(pem: Path, name: str, dns_names: list[str]) -> None:
+    key, crt = pem.with_suffix(".key"), pem.with_suffix(".crt")
+    san = ",".join(f"DNS:{n}" for n in dns_names)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName={san}", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=60)
+    pem.write_text(crt.read_text() + key.read_text())
+    pem.chmod(0o600)
+

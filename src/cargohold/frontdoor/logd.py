@@ -1,0 +1,66 @@
+"""The front door's access log writer: HAProxy sends its log lines (syslog over a unix datagram
+socket) here, and each line is appended to <storage root>/logs/<domain>/frontdoor-access.log, the
+site's own log area. Lines for no site (404s) go to the front door's state directory.
+
+Run by the front door itself: python -m cargohold.frontdoor.logd SOCKET STORAGE_ROOT FALLBACK_FILE
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+
+from cargohold.fleet.schema import DOMAIN_RE
+from cargohold.storage.safepath import UnsafePath, parent_below
+
+LOG_NAME = "frontdoor-access.log"
+# cargohold's log-format puts "site=<backend>" in every line.
+_SITE = re.compile(r" site=(\S+) ")
+
+
+def append_site_line(root: str, domain: str, line: bytes) -> bool:
+    """Append to logs/<domain>/frontdoor-access.log without following any link; False if the
+    site has no log area (or it is not a plain directory)."""
+    if len(domain) > 253 or not DOMAIN_RE.match(domain):
+        return False
+    try:
+        with parent_below(root, f"logs/{domain}/{LOG_NAME}") as parent:
+            if parent is None:
+                return False
+            fd = os.open(parent[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640,
+                         dir_fd=parent[0])
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            return True
+    except (UnsafePath, OSError):
+        return False
+
+
+def strip_syslog(datagram: bytes) -> bytes:
+    """'<134>Nov 26 02:00:00 haproxy[12]: message' -> 'message\\n'."""
+    text = datagram.decode(errors="replace").rstrip("\n")
+    _, sep, message = text.partition("]: ")
+    return ((message if sep else text) + "\n").encode()
+
+
+def serve(sock_path: str, root: str, fallback: str) -> None:
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    os.chmod(sock_path, 0o600)
+    while True:
+        line = strip_syslog(sock.recv(65536))
+        match = _SITE.search(line.decode(errors="replace"))
+        if match and append_site_line(root, match.group(1), line):
+            continue
+        with open(fallback, "ab") as fh:
+            fh.write(line)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2], sys.argv[3])
