@@ -62,7 +62,8 @@ def render(cfg: FrontDoorConfig) -> str:
         f"    timeout client {_ms(cfg.client_timeout)}",
         f"    timeout server {_ms(cfg.server_timeout)}",
         "    timeout http-request 10s",
-        "    option http-server-close",
+        # Large bodies (uploads, images) move between sockets in the kernel, not through buffers.
+        "    option splice-auto",
         # A request that meets a dead instance is sent to another one: connection failures always,
         # empty responses and time-outs only for methods that may be repeated (not POST).
         "    retries 3",

@@ -30,6 +30,7 @@ def safe_name(raw):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
     server_version = "cargohold-demo/" + VERSION
 
     def reply(self, code, body, ctype="text/plain; charset=utf-8"):
@@ -96,6 +97,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(os.environ.get("PORT", "8080"))
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog of 5 drops SYNs under load
     server = ThreadingHTTPServer((os.environ.get("BIND_ADDRESS", "0.0.0.0"), port), Handler)
     server.daemon_threads = True
     print(f"demo site {SITE} instance {INSTANCE} version {VERSION} on port {port}", flush=True)
