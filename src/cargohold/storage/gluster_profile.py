@@ -41,7 +41,6 @@ PROFILE: dict[str, tuple[str, str]] = {
         "invalidated by upcall when another node creates the name",
     ),
     "performance.nl-cache-timeout": ("600", "negative entries live long; upcalls keep them right"),
-    "performance.parallel-readdir": ("on", "readdir of a large uploads/ directory asks the bricks in parallel"),
 }
 
 # Server quorum: glusterd stops its bricks when it loses sight of most peers, so an isolated node stops
