@@ -71,6 +71,10 @@ def gluster(lab: Lab) -> Iterator[GlusterLab]:
     data = json.loads(lab.fleet_file.read_text().split("\n", 1)[1])
     data["sites"][0]["port"] = 22000
     data["sites"][0]["health"]["interval"] = 0.5
+    # Front doors on ports of the tests' own, beside a demo lab's.
+    data["frontdoor"]["http"], data["frontdoor"]["https"] = "127.0.0.1:22050", "127.0.0.1:22060"
+    for i, node in enumerate(data["nodes"]):
+        node["frontdoor_http"], node["frontdoor_https"] = f"127.0.0.1:{22050 + i}", f"127.0.0.1:{22060 + i}"
     fleet_file = lab.home / "gluster-fleet.yml"
     fleet_file.write_text(json.dumps(data))
     result = run_cli("-f", str(fleet_file), "apply")

@@ -97,7 +97,8 @@ def frontdoor_state(fleet: FleetFixture, site: str, instance: int) -> str:
 
 def test_each_domain_and_alias_reach_only_their_site_and_unknown_hosts_get_404(fleet: FleetFixture):
     url = door_fleet(fleet, 23000, [demo_site(A, 23010, aliases=["example.com"]),
-                                    demo_site(B, 23020, aliases=["news.example.com"], redirect_aliases=True)])
+                                    demo_site(B, 23020, aliases=["news.example.com"], redirect_aliases=True)],
+                     max_upload="1KiB")
     fleet.cli("storage", "init")
     apply_ok(fleet)
     for host, site in ((A, A), ("example.com", A), ("EXAMPLE.com:23000", A), (B, B)):
@@ -111,6 +112,9 @@ def test_each_domain_and_alias_reach_only_their_site_and_unknown_hosts_get_404(f
     assert code == 301 and headers["location"].startswith(f"http://{B}/")
     code, body, _ = http_host(url, "unknown.example.org")
     assert (code, body) == (404, b"no site here\n")
+    assert request(url, A, "POST", "/upload/small.bin", b"x" * 1000) == 201
+    assert request(url, A, "POST", "/upload/big.bin", b"x" * 2048) == 413  # over max_upload
+    assert not (fleet.root / "files" / A / "big.bin").exists()
     assert fleet.cli("plan", "--json").json()["changes"] == 0
 
 

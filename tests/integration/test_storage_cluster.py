@@ -21,6 +21,7 @@ def fleet_variant(gluster: GlusterLab, name: str, **storage: object) -> str:
     data["storage"].update(storage)
     data["sites"] = []
     data["fleet"] = name
+    data.pop("frontdoor", None)
     path = gluster.lab.home / f"{name}.yml"
     path.write_text(json.dumps(data))
     return str(path)
@@ -90,6 +91,7 @@ def test_adopting_a_hand_made_volume_changes_nothing_destructive(gluster: Gluste
         node["state_dir"] = node["state_dir"] + "/adopt"
     data["sites"] = []
     data["fleet"] = "adopt"
+    data.pop("frontdoor", None)
     path = gluster.lab.home / "adopt.yml"
     path.write_text(json.dumps(data))
     try:
@@ -149,7 +151,8 @@ def test_bad_storage_specs_are_refused_before_anything_is_created(gluster: Glust
 
 def test_site_quota_is_a_glusterfs_directory_quota(gluster: GlusterLab):
     data = json.loads(gluster.fleet_file.read_text())
-    site = {**data["sites"][0], "domain": "quota.example.com", "port": 22100, "instances": 1, "quota": "1MiB"}
+    site = {**data["sites"][0], "domain": "quota.example.com", "port": 22100, "instances": 1, "quota": "1MiB",
+            "aliases": []}
     data["sites"].append(site)
     path = gluster.lab.home / "quota.yml"
     path.write_text(json.dumps(data))

@@ -277,15 +277,25 @@ class GlusterStorage:
         state = posixpath.join(node.state_dir, f"glusterfs-{self.spec.volume}")
         executor.run(["mkdir", "-p", node.root, state], 10)
         servers = [f"--volfile-server={s.address}" for s in self.spec.servers]
-        argv = [
+        client = [
             "glusterfs", *servers, f"--volfile-id={self.spec.volume}",
             f"--pid-file={state}/glusterfs.pid", f"--log-file={state}/glusterfs.log",
             "--process-name=fuse", node.root,
         ]
-        try:
-            result = executor.run(argv, MOUNT_TIMEOUT)
-        except RuntimeFailure as exc:
-            raise StorageError(f"mount on {node_name}: {exc}; {self._log_tail(executor, state)}") from None
+        # The client daemonizes; its output goes to a file so that no pipe of ours outlives the
+        # command (a daemon holding our stdout would make the call wait for its end).
+        argv = ["sh", "-c", 'exec "$@" >>"$0" 2>&1', f"{state}/mount.out", *client]
+        result = None
+        for attempt in (1, 2):
+            try:
+                result = executor.run(argv, MOUNT_TIMEOUT / 2)
+                break
+            except RuntimeFailure as exc:
+                # A FUSE client was seen to hang in its mount now and then; clean up and try once more.
+                self._kill_client(executor, state, node.root)
+                if attempt == 2:
+                    raise StorageError(f"mount on {node_name}: {exc}; {self._log_tail(executor, state)}") from None
+        assert result is not None
         if not result.ok:
             raise StorageError(f"mount on {node_name} failed: {result.brief()}; {self._log_tail(executor, state)}")
         try:
@@ -293,6 +303,13 @@ class GlusterStorage:
                        f"{self.spec.volume} mounted at {node.root} on {node_name}")
         except Timeout as exc:
             raise StorageError(str(exc)) from None
+
+    @staticmethod
+    def _kill_client(executor: Executor, state: str, mountpoint: str) -> None:
+        pid = (executor.read_file(f"{state}/glusterfs.pid") or "").strip()
+        if pid.isdigit():
+            executor.run(["kill", "-9", pid], 10)
+        executor.run(["umount", "-l", mountpoint], 10)
 
     @staticmethod
     def _log_tail(executor: Executor, state: str) -> str:
