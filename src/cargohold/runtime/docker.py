@@ -273,7 +273,9 @@ def _last_probe(state: Mapping[str, Any]) -> str:
     if not log:
         return "no health probe has run yet"
     last = log[-1]
-    return f"last probe exit {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]}"
+    # The last line says most (a traceback ends with the error, curl with its message).
+    lines = [line.strip() for line in str(last.get("Output", "")).splitlines() if line.strip()]
+    return f"last probe exit {last.get('ExitCode')}: {(lines[-1] if lines else '')[:200]}"
 
 
 def _short(exc: BaseException) -> str:

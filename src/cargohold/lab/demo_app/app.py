@@ -48,6 +48,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/healthz":
+            if os.environ.get("DEMO_UNHEALTHY"):  # for tests of failed deploys
+                return self.reply(500, b"unhealthy on purpose\n")
             return self.reply(200, b"ok\n")
         if self.path == "/":
             text = f"demo site {SITE} instance {INSTANCE} version {VERSION}\n"

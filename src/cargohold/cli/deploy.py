@@ -1,0 +1,41 @@
+"""deploy: the CI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cargohold.apply import apply_plan
+from cargohold.backends import connect, observe
+from cargohold.cli.main import Context, cli, pass_context
+from cargohold.cli.output import Output
+from cargohold.deploy import deploy
+from cargohold.fleet import load_fleet
+from cargohold.fleet.desired import desired_state
+from cargohold.plan import plan as make_plan
+
+
+@cli.command("deploy")
+@click.argument("domain")
+@click.argument("image")
+@pass_context
+def deploy_command(ctx: Context, domain: str, image: str) -> None:
+    """Roll IMAGE out to DOMAIN: set it in the fleet file (comments and layout kept) and apply.
+
+    Exits 0 only when the new version is healthy on every instance. If it is not, the previous
+    image goes back into the file and is rolled out again, and deploy exits 1 with a one-line reason.
+    """
+    out = Output()
+
+    def converge() -> None:
+        fleet = load_fleet(ctx.fleet_file)
+        desired = desired_state(fleet)
+        backends = connect(fleet)
+        try:
+            apply_plan(make_plan(desired, observe(desired, backends)), desired, backends, report=out.progress)
+        finally:
+            backends.close()
+
+    edit = deploy(Path(ctx.fleet_file), domain, image, converge)
+    out.line(f"deployed {image} to {domain} (was {edit.old_image}): healthy on every instance")

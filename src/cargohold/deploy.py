@@ -1,0 +1,88 @@
+"""`cargohold deploy DOMAIN IMAGE`: what a CI job calls after it pushed an image.
+
+Sets the site's image in the fleet file (keeping its comments and layout), converges, and succeeds
+only when the new version is healthy on every instance; otherwise it puts the previous image back
+in the file, converges again (a rollback) and fails with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from cargohold.errors import CargoholdError, FleetError, RuntimeFailure
+from cargohold.fleet.load import parse_fleet
+from cargohold.fleet.schema import check_image
+
+
+@dataclass(frozen=True)
+class ImageEdit:
+    path: Path
+    old_text: str
+    new_text: str
+    old_image: str
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def edit_image(path: Path, domain: str, image: str) -> ImageEdit:
+    """The fleet file with DOMAIN's image set to IMAGE, validated; nothing is written yet."""
+    try:
+        check_image(image)
+    except ValueError as exc:
+        raise FleetError(f"image: {exc}") from None
+    text = path.read_text(encoding="utf-8")
+    doc = _yaml().load(text)
+    sites = doc.get("sites") if isinstance(doc, CommentedMap) else None
+    site = next((s for s in sites or [] if isinstance(s, CommentedMap) and s.get("domain") == domain), None)
+    if site is None:
+        raise FleetError(f"{path}: no site with domain {domain!r}")
+    old_image = str(site.get("image"))
+    site["image"] = image
+    out = io.StringIO()
+    _yaml().dump(doc, out)
+    new_text = out.getvalue()
+    parse_fleet(new_text, str(path), os.environ)  # the edited file must still be a valid fleet
+    return ImageEdit(path, text, new_text, old_image)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.cargohold-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class DeployFailed(RuntimeFailure):
+    """The new image did not become healthy; the previous one was put back."""
+
+
+def deploy(path: Path, domain: str, image: str, converge: Callable[[], None]) -> ImageEdit:
+    """Write the new image, converge; on failure write the old one back, converge, raise DeployFailed."""
+    edit = edit_image(path, domain, image)
+    if edit.old_image == image:
+        converge()
+        return edit
+    write_atomically(path, edit.new_text)
+    try:
+        converge()
+    except CargoholdError as exc:
+        reason = str(exc).splitlines()[0]
+        write_atomically(path, edit.old_text)
+        try:
+            converge()
+        except CargoholdError as again:
+            raise DeployFailed(f"{domain}: {image} failed ({reason}); rollback to {edit.old_image} failed too: "
+                               f"{str(again).splitlines()[0]}") from None
+        raise DeployFailed(f"{domain}: {image} failed ({reason}); rolled back to {edit.old_image}") from None
+    return edit

@@ -1,0 +1,59 @@
+"""`cargohold deploy`: the CI entry point, under load through the front door."""
+
+from __future__ import annotations
+
+import io
+
+from frontdoor_helpers import Load, door_fleet
+
+from cargohold.wait import wait_until
+from conftest import FleetFixture, demo_site
+
+A = "www.example.com"
+
+
+def test_deploy_rolls_out_a_new_image_without_a_failed_request_and_keeps_the_files_comments(fleet: FleetFixture):
+    url = door_fleet(fleet, 23700, [demo_site(A, 23710)])
+    fleet.path.write_text("# production fleet: edited by humans and by CI\n" +
+                          fleet.path.read_text().replace(f"domain: {A}", f"domain: {A}  # the main site"))
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    with Load(url, A, seconds=90, uploads=True) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        result = fleet.cli("deploy", A, "cargohold-demo:2")
+    assert result.code == 0, result.err
+    assert "deployed cargohold-demo:2" in result.out
+    assert load.failed == [], load.failed[:5]
+    text = fleet.path.read_text()
+    assert text.startswith("# production fleet") and "# the main site" in text and "cargohold-demo:2" in text
+    assert [c.image.tags for c in fleet.containers()] == [["cargohold-demo:2"]] * 2
+    assert fleet.cli("plan", "--json").json()["changes"] == 0
+
+
+def test_a_failing_image_is_rolled_back_and_the_old_version_serves_throughout(fleet: FleetFixture):
+    fleet.client.images.build(fileobj=io.BytesIO(b"FROM cargohold-demo:1\nENV DEMO_UNHEALTHY=1\n"),
+                              tag="cargohold-demo:broken", rm=True)
+    url = door_fleet(fleet, 23800, [demo_site(A, 23810, health={"http": "/healthz", "interval": 0.5, "timeout": 1,
+                                                                "retries": 2, "deadline": 20})])
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    before = fleet.path.read_text()
+    with Load(url, A, seconds=120) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        result = fleet.cli("deploy", A, "cargohold-demo:broken")
+    assert result.code == 1
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.err  # progress lines aside, one line says why
+    assert "rolled back to cargohold-demo:1" in errors[0] and "HTTP Error 500" in errors[0], errors[0]
+    assert load.failed == [], load.failed[:5]
+    assert fleet.path.read_text() == before
+    assert fleet.cli("plan", "--json").json()["changes"] == 0
+    assert all(c.image.tags == ["cargohold-demo:1"] for c in fleet.containers())
+
+
+def test_deploy_refuses_bad_input_and_changes_nothing(fleet: FleetFixture):
+    fleet.write([demo_site(A, 23900)])
+    before = fleet.path.read_text()
+    assert fleet.cli("deploy", "nope.example.com", "cargohold-demo:2").code == 2
+    assert fleet.cli("deploy", A, "Bad Image!").code == 2
+    assert fleet.path.read_text() == before and fleet.containers() == []
