@@ -10,10 +10,12 @@ from cargohold.apply import apply_plan
 from cargohold.backends import observe
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
-from cargohold.model import Plan
+from cargohold.model import ActionKind, Plan
 from cargohold.plan import plan as make_plan
 
-SYMBOLS = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("±", "yellow"), "remove": ("-", "red")}
+SYMBOLS: dict[ActionKind, tuple[str, str]] = {
+    "create": ("+", "green"), "update": ("~", "yellow"), "replace": ("±", "yellow"), "remove": ("-", "red"),
+}
 
 
 def plan_json(plan: Plan) -> dict[str, object]:

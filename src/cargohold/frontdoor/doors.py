@@ -83,9 +83,12 @@ class FrontDoors:
         name = server_name(slot)
         for door in self.doors.values():
             if door.running() and door.set_state(site, name, "ready"):
+
+                def up(d: HAProxy = door) -> bool:
+                    return (d.server_state(site, name) or "").startswith("UP")
+
                 try:
-                    wait_until(lambda d=door: (d.server_state(site, name) or "").startswith("UP"), timeout,
-                               f"{site}/{name} UP in the front door on {door.node}", interval=0.1)
+                    wait_until(up, timeout, f"{site}/{name} UP in the front door on {door.node}", interval=0.1)
                 except Timeout as exc:
                     raise RuntimeFailure(str(exc)) from None
 
