@@ -8,6 +8,7 @@ import time
 
 from frontdoor_helpers import Load, door_fleet, request
 
+from cargohold.frontdoor.haproxy import HAProxy
 from cargohold.lab import self_signed_certificate
 from cargohold.lab.daemon import cmdline, pids_naming
 from cargohold.wait import wait_until
@@ -201,3 +202,27 @@ def test_access_log_lines_land_in_each_sites_log_area(fleet: FleetFixture):
     assert f"site={A} " in log_a.read_text() and "GET / HTTP/1.1" in log_a.read_text()
     assert B not in log_a.read_text() and f"site={B} " in log_b.read_text()
     assert "unknown" not in log_a.read_text() + log_b.read_text()
+
+
+def test_adding_and_removing_instances_goes_through_the_runtime_api_without_a_reload(fleet: FleetFixture):
+    url = door_fleet(fleet, 24100, [demo_site(A, 24110)])
+    fleet.cli("storage", "init")
+    apply_ok(fleet)
+    door = HAProxy("web1", str(fleet.root.parent / f"{fleet.name}-state" / "frontdoor"))
+    worker = door.worker_pid()
+    two = fleet.path.read_text()
+    with Load(url, A, seconds=120) as load:
+        wait_until(lambda: load.ok > 50, 30, "load to start")
+        fleet.path.write_text(two.replace("instances: 2", "instances: 3"))
+        apply_ok(fleet)
+        wait_until(lambda: frontdoor_state(fleet, A, 3) == "UP", 15, "instance 3 UP in the front door")
+        seen = {http_host(url, A)[2]["x-instance"] for _ in range(12)}
+        assert seen == {"1", "2", "3"}
+        fleet.path.write_text(two)
+        apply_ok(fleet)
+        before = load.ok
+        wait_until(lambda: load.ok > before + 50, 30, "more requests")
+    assert load.failed == [], load.failed[:5]
+    assert door.worker_pid() == worker, "no reload: the same worker serves"
+    assert door.server_state(A, "i3") is None
+    assert fleet.cli("plan", "--json").json()["changes"] == 0

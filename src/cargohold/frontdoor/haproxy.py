@@ -67,12 +67,16 @@ class HAProxy:
                              + " | ".join(alerts[:3] or [result.stderr.strip()[:300]]))
 
     def apply(self, text: str) -> str:
-        """Make `text` the running configuration. Returns what was done: unchanged, started, reloaded.
+        """Make `text` the running configuration. Returns what was done: unchanged, started,
+        servers (added/removed through the runtime API, no reload), reloaded.
         A configuration that fails to start leaves the previous one running and in place."""
         if self.running() and self.config.exists() and self.config.read_text() == text:
             return "unchanged"
         self.check(text)
         previous = self.config.read_text() if self.config.exists() else None
+        if previous is not None and self.running() and self._change_servers(previous, text):
+            os.replace(self.home / "haproxy.cfg.new", self.config)
+            return "servers"
         os.replace(self.home / "haproxy.cfg.new", self.config)
         try:
             if self.running():
@@ -112,6 +116,40 @@ class HAProxy:
         pid = read_pid(self.pidfile)
         if pid is not None:
             stop_pid(pid, grace=10, expect="haproxy")
+
+    def _change_servers(self, old: str, new: str) -> bool:
+        """When the two configurations differ only in `server` lines, make the change through the
+        runtime API (add server / del server) and return True; otherwise change nothing, False."""
+        old_servers, new_servers = server_lines(old), server_lines(new)
+        moved = [k for k in old_servers if k in new_servers and old_servers[k] != new_servers[k]]
+        if strip_servers(old) != strip_servers(new) or moved:
+            return False
+        check = check_params(new)
+        for backend, name in sorted(set(old_servers) - set(new_servers)):
+            self.set_state(backend, name, "maint")
+            self._wait_idle(backend, name)
+            answer = self.command(f"del server {backend}/{name}").strip()
+            if answer and "deleted" not in answer.lower():
+                raise RuntimeFailure(f"front door on {self.node}: del server {backend}/{name}: {answer}")
+        for (backend, name), address in sorted(new_servers.items()):
+            if (backend, name) in old_servers:
+                continue
+            answer = self.command(f"add server {backend}/{name} {address} check {check}").strip()
+            if "registered" not in answer.lower():  # HAProxy 2.6 says "New server registered."
+                raise RuntimeFailure(f"front door on {self.node}: add server {backend}/{name}: {answer}")
+            for command in (f"enable health {backend}/{name}", f"enable server {backend}/{name}"):
+                answer = self.command(command).strip()
+                if answer:
+                    raise RuntimeFailure(f"front door on {self.node}: {command}: {answer}")
+        return True
+
+    def _wait_idle(self, backend: str, server: str, timeout: float = DRAIN_TIMEOUT) -> None:
+        def idle() -> bool:
+            row = next((r for r in self.stats() if r["pxname"] == backend and r["svname"] == server), None)
+            return row is None or row.get("scur", "0") in ("", "0")
+
+        with contextlib.suppress(Timeout):
+            wait_until(idle, timeout, f"{backend}/{server} to finish its requests", interval=0.05)
 
     def stop(self) -> None:
         self._stop_haproxy()
@@ -185,10 +223,31 @@ class HAProxy:
         """Send no new requests to the server and wait (bounded) for its requests in flight."""
         if not self.running() or not self.set_state(backend, server, "drain"):
             return
+        self._wait_idle(backend, server, timeout)
 
-        def idle() -> bool:
-            row = next((r for r in self.stats() if r["pxname"] == backend and r["svname"] == server), None)
-            return row is None or row.get("scur", "0") in ("", "0")
 
-        with contextlib.suppress(Timeout):
-            wait_until(idle, timeout, f"{backend}/{server} to finish its requests", interval=0.05)
+def server_lines(text: str) -> dict[tuple[str, str], str]:
+    """(backend, server) -> address:port of every `server` line."""
+    servers: dict[tuple[str, str], str] = {}
+    backend = ""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["backend"]:
+            backend = words[1]
+        elif words[:1] == ["server"] and backend:
+            servers[(backend, words[1])] = words[2]
+    return servers
+
+
+def strip_servers(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("server "))
+
+
+def check_params(text: str) -> str:
+    """The `default-server` check settings, which a server added at run time does not inherit."""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["default-server"]:
+            return " ".join(w for w in words[1:] if w != "check")
+    return ""
+
