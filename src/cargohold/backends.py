@@ -8,15 +8,17 @@ from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors
 from cargohold.model import Desired, Observed, StorageState
+from cargohold.runtime.base import Runtime
 from cargohold.runtime.docker import DockerRuntime
+from cargohold.storage.base import StorageBackend
 from cargohold.storage.glusterfs import GlusterStorage
 from cargohold.storage.local import LocalStorage
 
 
 @dataclass
 class Backends:
-    runtime: DockerRuntime
-    storage: LocalStorage | GlusterStorage
+    runtime: Runtime
+    storage: StorageBackend
     frontdoors: FrontDoors | None = None
 
     def close(self) -> None:
@@ -33,7 +35,7 @@ class Backends:
 def connect(fleet: Fleet) -> Backends:
     runtime = DockerRuntime({node.name: node.engine for node in fleet.nodes})
     desired = desired_state(fleet)
-    storage: LocalStorage | GlusterStorage
+    storage: StorageBackend
     if desired.cluster is not None:
         storage = GlusterStorage(fleet.fleet, desired.cluster, desired.node_storage, fleet.storage.root)
     else:
