@@ -84,10 +84,11 @@ class GlusterStorage:
         only lock-free reads are made (pool, volume info) and `unreachable` says who is missing."""
         probes = self.probe_all()
         answering = [(s, c) for s, c in self.servers if probes[s.name] is None]
-        unreachable = tuple(f"{name}: {why}" for name, why in probes.items() if why)
+        unreachable = tuple((name, why) for name, why in probes.items() if why)
         mounts = self.observe_mounts()
         if not answering:
-            return ObservedCluster(error="no storage server answered: " + "; ".join(unreachable), mounts=mounts)
+            down = "; ".join(f"{name}: {why}" for name, why in unreachable)
+            return ObservedCluster(error=f"no storage server answered: {down}", mounts=mounts)
         server, cli = answering[0]
         try:
             peers = tuple(p for p in cli.pool() if p.hostname != "localhost")
@@ -107,7 +108,7 @@ class GlusterStorage:
         """What `status` shows of the storage: servers, bricks (online, heal backlog, split-brain,
         disk free), web-node mounts. Every call is bounded: a hung server costs its timeout once."""
         seen = self.observe_cluster(with_heal=True)
-        down = {u.split(":")[0]: u.split(": ", 1)[1] for u in seen.unreachable}
+        down = dict(seen.unreachable)
         if seen.error and not seen.answered_by:
             down = {s.name: "does not answer" for s in self.spec.servers}
         servers = [{"name": s.name, "address": s.address, "glusterd": s.name not in down, "problem": down.get(s.name)}

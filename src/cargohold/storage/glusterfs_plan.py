@@ -26,7 +26,7 @@ class ObservedCluster:
     mounts: tuple[MountState, ...] = ()
     quotas: tuple[tuple[str, int | None], ...] = ()
     heal: tuple[HealSummary, ...] = ()
-    unreachable: tuple[str, ...] = ()  # servers that cannot take part in a cluster operation now
+    unreachable: tuple[tuple[str, str], ...] = ()  # (server, why) for servers that cannot take part now
 
 
 VOLUME = "volume"
@@ -51,7 +51,8 @@ def cluster_actions(
     if seen.unreachable:
         # The volume keeps serving (quorum holds); only cluster changes wait for every server. Mounts
         # are a client matter and go ahead.
-        warnings.append("storage servers not answering, cluster changes wait: " + "; ".join(seen.unreachable))
+        down = "; ".join(f"{name}: {why}" for name, why in seen.unreachable)
+        warnings.append(f"storage servers not answering, cluster changes wait: {down}")
         return _mount_actions(nodes, seen, after=())
     known = {p.hostname for p in seen.peers} | {seen.answered_by}
     for server in spec.servers:
