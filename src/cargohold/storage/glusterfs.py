@@ -43,6 +43,7 @@ class GlusterStorage:
         self.root = root
         self.servers = [(s, GlusterCLI(executor_for(s.name, s.ssh), s.socket, timeout=20)) for s in spec.servers]
         self.node_exec: dict[str, Executor] = {n.node: executor_for(n.node, n.ssh) for n in nodes}
+        self._step_cli: GlusterCLI | None = None
 
     # -- the cluster ---------------------------------------------------------------------------
 
@@ -183,7 +184,11 @@ class GlusterStorage:
             probe = posixpath.dirname(probe)
 
     def execute(self, step: ClusterStep) -> None:
-        _, cli = self.cli()
+        # Every server is probed once per apply, before its first step, not before each step: each
+        # call has its own timeout, and a plan has a dozen steps (one per option).
+        if self._step_cli is None:
+            _, self._step_cli = self.cli()
+        cli = self._step_cli
         vol = self.spec.volume
         if step.op == "probe":
             cli.call("peer", "probe", step.args[0])
