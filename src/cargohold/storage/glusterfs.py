@@ -159,8 +159,7 @@ class GlusterStorage:
         _, cli = self.cli()
         known = cli.xml("volume", "set", "help-xml")
         for name, _value in self.spec.options:
-            if f"<name>{name}</name>" not in known and not name.startswith(("auth.", "features.quota")) \
-                    and name not in ("cluster.server-quorum-type", "cluster.server-quorum-ratio"):
+            if f"<name>{name}</name>" not in known:  # the servers' own list (auth.allow, quorum types included)
                 raise UsageError(f"storage.options: {name!r} is not a GlusterFS volume option")
         if not self.spec.allow_root_filesystem:
             for server, server_cli in self.servers:

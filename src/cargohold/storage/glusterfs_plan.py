@@ -119,15 +119,15 @@ def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str
     if not spec.quotas or seen.error is not None or seen.unreachable:
         return []
     actions: list[Action] = []
-    enabled = seen.volume is not None and seen.volume.options.get("features.quota") == "on"
-    if not enabled:
-        actions.append(Action("update", f"{volume_target(spec)} quota", "directory quotas are off",
-                              step=ClusterStep("quota-enable")))
+    enable: tuple[str, ...] = ()
+    if seen.volume is None or seen.volume.options.get("features.quota") != "on":
+        enable = (f"{volume_target(spec)} quota",)
+        actions.append(Action("update", enable[0], "directory quotas are off", step=ClusterStep("quota-enable")))
     have = dict(seen.quotas)
     for relpath, limit in spec.quotas:
         if have.get(relpath) != limit:
-            after = tuple(t for t in (f"dir {relpath}", f"{volume_target(spec)} quota")
-                          if t in dir_targets or t.endswith(" quota") and not enabled)
+            creates_dir = (f"dir {relpath}",) if f"dir {relpath}" in dir_targets else ()
+            after = enable + creates_dir
             old = have.get(relpath)
             actions.append(Action("update", f"quota {relpath}", f"{old if old else 'no'} limit -> {limit} bytes",
                                   after, step=ClusterStep("quota-limit", (relpath, str(limit)))))
