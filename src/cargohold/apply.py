@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from cargohold.backends import Backends, observe
 from cargohold.errors import ApplyFailed, RuntimeFailure, StorageError
@@ -16,41 +14,29 @@ from cargohold.wait import Timeout, wait_until
 Report = Callable[[str], None]
 
 
-@dataclass
-class ApplyResult:
-    done: list[tuple[Action, float]] = field(default_factory=list)
-
-
-def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> ApplyResult:
+def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> None:
     """Execute exactly `plan`, in order; then observe again and fail if anything still differs."""
     if plan.blockers:
         raise StorageError("refusing to apply, nothing was changed:\n  " + "\n  ".join(plan.blockers))
     _preflight(plan, desired, backends)
-    result = ApplyResult()
+    planned = {a.target for a in plan.actions}
     finished: set[str] = set()
-    for action in plan.actions:
-        missing = [dep for dep in action.after if dep not in finished and _in_plan(plan, dep)]
+    for done, action in enumerate(plan.actions):
+        missing = [dep for dep in action.after if dep in planned and dep not in finished]
         if missing:  # plan() orders actions after their dependencies; this guards against a bad plan
             raise ApplyFailed(f"{action.target}: runs before {', '.join(missing)}")
         report(f"{action.kind} {action.target}: {action.reason}")
-        started = time.monotonic()
         try:
             _execute(action, desired, backends, report)
         except (RuntimeFailure, StorageError) as exc:
-            left = len(plan.actions) - len(result.done) - 1
+            left = len(plan.actions) - done - 1
             raise type(exc)(f"{exc}\napply stopped at {action.target}; {left} later action(s) not run") from None
-        result.done.append((action, time.monotonic() - started))
         finished.add(action.target)
 
     remaining = make_plan(desired, observe(desired, backends))
     if remaining.actions or remaining.blockers:
         lines = [f"{a.kind} {a.target}: {a.reason}" for a in remaining.actions] + list(remaining.blockers)
         raise ApplyFailed("apply finished but the fleet still differs:\n  " + "\n  ".join(lines))
-    return result
-
-
-def _in_plan(plan: Plan, target: str) -> bool:
-    return any(a.target == target for a in plan.actions)
 
 
 def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
