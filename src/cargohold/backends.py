@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors
-from cargohold.model import Desired, Observed, StorageState
+from cargohold.model import Desired, Observed, Plan, StorageState
+from cargohold.plan import plan as make_plan
 from cargohold.runtime.base import Runtime
 from cargohold.runtime.docker import DockerRuntime
 from cargohold.storage.base import StorageBackend
@@ -64,3 +65,15 @@ def observe(desired: Desired, backends: Backends) -> Observed:
         cluster=cluster,
         frontdoor_drift=tuple(backends.frontdoors.differs(instances)) if backends.frontdoors else (),
     )
+
+
+def plan_fleet(fleet: Fleet) -> tuple[Desired, Backends, Plan]:
+    """Connect to what the fleet names, observe it, and plan; the caller closes the backends."""
+    desired = desired_state(fleet)
+    backends = connect(fleet)
+    try:
+        return desired, backends, make_plan(desired, observe(desired, backends))
+    except BaseException:
+        backends.close()
+        raise
+

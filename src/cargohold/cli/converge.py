@@ -7,11 +7,10 @@ import time
 import click
 
 from cargohold.apply import apply_plan
-from cargohold.backends import observe
+from cargohold.backends import plan_fleet
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.model import ActionKind, Plan
-from cargohold.plan import plan as make_plan
 
 SYMBOLS: dict[ActionKind, tuple[str, str]] = {
     "create": ("+", "green"), "update": ("~", "yellow"), "replace": ("±", "yellow"), "remove": ("-", "red"),
@@ -52,12 +51,8 @@ def render_plan(out: Output, plan: Plan) -> None:
 @pass_context
 def plan_command(ctx: Context, as_json: bool) -> int:
     """Show what apply would change, and why. Changes nothing."""
-    desired = ctx.desired()
-    backends = ctx.backends()
-    try:
-        plan = make_plan(desired, observe(desired, backends))
-    finally:
-        backends.close()
+    _desired, backends, plan = plan_fleet(ctx.fleet())
+    backends.close()
     out = Output(as_json)
     if as_json:
         out.json(plan_json(plan))
@@ -71,11 +66,9 @@ def plan_command(ctx: Context, as_json: bool) -> int:
 @pass_context
 def apply_command(ctx: Context, as_json: bool) -> int:
     """Converge the fleet to the fleet file: run the plan, then check that nothing differs."""
-    desired = ctx.desired()
-    backends = ctx.backends()
+    desired, backends, plan = plan_fleet(ctx.fleet())
     out = Output(as_json)
     try:
-        plan = make_plan(desired, observe(desired, backends))
         if not as_json:
             render_plan(out, plan)
         if plan.empty and not plan.blockers:

@@ -7,13 +7,11 @@ from pathlib import Path
 import click
 
 from cargohold.apply import apply_plan
-from cargohold.backends import connect, observe
+from cargohold.backends import plan_fleet
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.deploy import deploy
 from cargohold.fleet import load_fleet
-from cargohold.fleet.desired import desired_state
-from cargohold.plan import plan as make_plan
 
 
 @cli.command("deploy")
@@ -29,11 +27,9 @@ def deploy_command(ctx: Context, domain: str, image: str) -> None:
     out = Output()
 
     def converge() -> None:
-        fleet = load_fleet(ctx.fleet_file)
-        desired = desired_state(fleet)
-        backends = connect(fleet)
+        desired, backends, plan = plan_fleet(load_fleet(ctx.fleet_file))  # the file as deploy just wrote it
         try:
-            apply_plan(make_plan(desired, observe(desired, backends)), desired, backends, report=out.progress)
+            apply_plan(plan, desired, backends, report=out.progress)
         finally:
             backends.close()
 
