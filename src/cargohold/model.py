@@ -187,10 +187,12 @@ class StorageState:
 
 
 @dataclass(frozen=True)
-class ClusterStep:
-    """One storage-side operation (GlusterFS), carried by an Action."""
+class Step:
+    """One backend operation carried by an Action: the storage cluster's (GlusterFS) or a front door's."""
 
-    op: str  # probe, create-volume, start-volume, set-option, start-bricks, mount, quota-enable, quota-limit
+    # probe, create-volume, start-volume, set-option, start-bricks, mount, write-marker, quota-enable,
+    # quota-limit (storage); frontdoor-sync (front door)
+    op: str
     args: tuple[str, ...] = ()
 
 
@@ -216,7 +218,7 @@ class Action:
     dir: DirSpec | None = None
     instance: InstanceSpec | None = None
     observed: ObservedInstance | None = None
-    step: ClusterStep | None = None
+    step: Step | None = None
 
     @property
     def node(self) -> str | None:

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from cargohold.model import (
     Action,
-    ClusterStep,
     Desired,
     DirSpec,
     InstanceSpec,
@@ -16,6 +15,7 @@ from cargohold.model import (
     ObservedInstance,
     Plan,
     SiteSpec,
+    Step,
 )
 from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, quota_actions
 
@@ -84,7 +84,7 @@ def _frontdoor_actions(desired: Desired, observed: Observed, actions: list[Actio
         else:
             continue
         out.append(Action("update", f"frontdoor {node}", reason, instance_targets,
-                          step=ClusterStep("frontdoor-sync", (node,))))
+                          step=Step("frontdoor-sync", (node,))))
     return out
 
 

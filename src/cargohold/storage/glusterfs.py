@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
-from cargohold.model import ClusterSpec, ClusterStep, DirSpec, NodeStorage, ObservedDir, ServerSpec, StorageState
+from cargohold.model import ClusterSpec, DirSpec, NodeStorage, ObservedDir, ServerSpec, Step, StorageState
 from cargohold.nodes.base import Executor, executor_for
 from cargohold.storage.base import MARKER_FILE, Usage
 from cargohold.storage.gluster_cli import GlusterCLI
@@ -182,7 +182,7 @@ class GlusterStorage:
                 return "/"
             probe = posixpath.dirname(probe)
 
-    def execute(self, step: ClusterStep) -> None:
+    def execute(self, step: Step) -> None:
         # Every server is probed once per apply, before its first step, not before each step: each
         # call has its own timeout, and a plan has a dozen steps (one per option).
         if self._step_cli is None:

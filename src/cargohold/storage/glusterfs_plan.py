@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cargohold.model import Action, ClusterSpec, ClusterStep, NodeStorage
+from cargohold.model import Action, ClusterSpec, NodeStorage, Step
 from cargohold.storage.gluster_cli import BrickStatus, HealSummary, Peer, VolumeInfo
 
 
@@ -58,7 +58,7 @@ def cluster_actions(
     for server in spec.servers:
         if server.address not in known:
             actions.append(Action("create", f"peer {server.address}", "not in the trusted pool",
-                                  step=ClusterStep("probe", (server.address,))))
+                                  step=Step("probe", (server.address,))))
     peers = tuple(a.target for a in actions)
     vol = volume_target(spec)
     want_bricks = [(s.address, s.brick) for s in spec.servers]
@@ -66,9 +66,9 @@ def cluster_actions(
     if seen.volume is None:
         layout = f"replica {spec.replica}" + (f" arbiter {spec.arbiter}" if spec.arbiter else "")
         actions.append(Action("create", vol, f"missing ({layout}, {len(spec.servers)} bricks)", peers,
-                              step=ClusterStep("create-volume")))
+                              step=Step("create-volume")))
         actions.append(Action("update", f"{vol} started", "created, not started", (vol,),
-                              step=ClusterStep("start-volume")))
+                              step=Step("start-volume")))
         created = True
     else:
         have_bricks = [(b.address, b.path) for b in seen.volume.bricks]
@@ -81,27 +81,27 @@ def cluster_actions(
             return actions
         if seen.volume.status != "Started":
             actions.append(Action("update", f"{vol} started", f"volume is {seen.volume.status}",
-                                  step=ClusterStep("start-volume")))
+                                  step=Step("start-volume")))
         else:
             offline = [b.name for b in seen.bricks if not b.online]
             missing = [f"{a}:{p}" for a, p in want_bricks if not any(b.name == f"{a}:{p}" for b in seen.bricks)]
             if offline or missing:
                 actions.append(Action("update", f"{vol} bricks", f"offline: {', '.join(offline + missing)}",
-                                      step=ClusterStep("start-bricks", tuple(offline + missing))))
+                                      step=Step("start-bricks", tuple(offline + missing))))
     have_options = {} if seen.volume is None else seen.volume.options
     for name, value in spec.options:
         old = have_options.get(name)
         if old != value:
             after = (f"{vol} started",) if created else ()
             actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
-                                  step=ClusterStep("set-option", (name, value))))
+                                  step=Step("set-option", (name, value))))
     # Mount after the options: a client takes network.ping-timeout when it connects, and a mount made
     # before the option was set kept the 42 s default here (measured: a 42 s stall).
     actions += _mount_actions(nodes, seen, after=(f"{vol} started",) if created else ())
     if created:
         first_mount = mount_target(nodes[0].node)
         actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
-                              (first_mount,), step=ClusterStep("write-marker")))
+                              (first_mount,), step=Step("write-marker")))
     return actions
 
 
@@ -109,7 +109,7 @@ def _mount_actions(nodes: tuple[NodeStorage, ...], seen: ObservedCluster, after:
     mounted = {m.node for m in seen.mounts if m.mounted}
     return [
         Action("create", mount_target(node.node), f"volume not mounted at {node.root}", after,
-               step=ClusterStep("mount", (node.node,)))
+               step=Step("mount", (node.node,)))
         for node in nodes
         if node.node not in mounted
     ]
@@ -122,7 +122,7 @@ def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str
     enable: tuple[str, ...] = ()
     if seen.volume is None or seen.volume.options.get("features.quota") != "on":
         enable = (f"{volume_target(spec)} quota",)
-        actions.append(Action("update", enable[0], "directory quotas are off", step=ClusterStep("quota-enable")))
+        actions.append(Action("update", enable[0], "directory quotas are off", step=Step("quota-enable")))
     have = dict(seen.quotas)
     for relpath, limit in spec.quotas:
         if have.get(relpath) != limit:
@@ -130,5 +130,5 @@ def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str
             after = enable + creates_dir
             old = have.get(relpath)
             actions.append(Action("update", f"quota {relpath}", f"{old if old else 'no'} limit -> {limit} bytes",
-                                  after, step=ClusterStep("quota-limit", (relpath, str(limit)))))
+                                  after, step=Step("quota-limit", (relpath, str(limit)))))
     return actions
