@@ -106,9 +106,13 @@ class HAProxy:
         assert master is not None
         before = self.worker_pid()
         os.kill(master, signal.SIGUSR2)
+        def new_worker() -> bool:
+            # The socket is handed over: for a moment the old worker may still answer on it, so
+            # "the old worker is gone" counts as well as "another pid answers".
+            return self._answers() and (self.worker_pid() != before or not pid_alive(before))
+
         try:
-            wait_until(lambda: self._answers() and self.worker_pid() != before, 15,
-                       f"a new front-door worker on {self.node}", interval=0.05)
+            wait_until(new_worker, 30, f"a new front-door worker on {self.node}", interval=0.05)
         except Timeout:
             raise RuntimeFailure(f"front door on {self.node}: reload did not take: {self._log_tail()}") from None
 

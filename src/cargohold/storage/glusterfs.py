@@ -251,7 +251,6 @@ class GlusterStorage:
         right after a kill, start force can report success and start nothing."""
         vol = self.spec.volume
         before = {b.name: (b.online, b.pid) for b in cli.volume_status(vol)}
-        cli.call("volume", "start", vol, "force", timeout=120)
         executors = {s.address: c.executor for s, c in self.servers}
         problems: list[str] = []
 
@@ -270,7 +269,16 @@ class GlusterStorage:
             return not problems
 
         try:
-            wait_until(all_running, 60, f"every brick of {vol} online with a running process", interval=0.5)
+            # Seen here after a SIGKILL of two bricks: start force answered success and one brick
+            # stayed offline for good. So: ask again, a few times, until every brick really runs.
+            for attempt in range(1, 4):
+                cli.call("volume", "start", vol, "force", timeout=120)
+                try:
+                    wait_until(all_running, 20, f"every brick of {vol} online with a running process", interval=0.5)
+                    break
+                except Timeout:
+                    if attempt == 3:
+                        raise
             # Clients reconnect to a restarted brick on their own, within a few seconds.
             wait_until(lambda: not self.clients_connected(), 60, "every mount to reconnect to every brick")
         except Timeout as exc:
