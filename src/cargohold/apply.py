@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from cargohold.backends import Backends, observe
@@ -45,6 +46,9 @@ def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
         backends.storage.preflight()
     if backends.frontdoors is not None and any(a.target.startswith("frontdoor ") for a in plan.actions):
         backends.frontdoors.preflight()
+    if backends.swarm is not None:
+        for image in sorted({a.service.image for a in plan.actions if a.service is not None}):
+            backends.swarm.check_image(image)
     starts = [a.instance for a in plan.actions if a.instance is not None]
     for node, image in sorted({(spec.node, spec.image) for spec in starts}):
         backends.runtime.ensure_image(node, image)
@@ -54,6 +58,10 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
     if action.step is not None and action.step.op == "frontdoor-sync":
         assert backends.frontdoors is not None
         backends.frontdoors.sync_node(action.step.args[0], backends.runtime.observe(desired.fleet))
+        return
+    if backends.swarm is not None and (action.service or action.observed_service or action.step and
+                                       action.step.op in SWARM_STEPS):
+        _execute_swarm(action, desired, backends)
         return
     if action.step is not None:
         assert isinstance(backends.storage, GlusterStorage)
@@ -87,6 +95,42 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
     backends.runtime.wait_healthy(spec.node, container_id, deadline)
     if backends.frontdoors is not None:  # back in rotation once the front door's own check passes
         backends.frontdoors.ready(spec.site, spec.slot, deadline)
+
+
+SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
+
+
+def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> None:
+    swarm = backends.swarm
+    assert swarm is not None and desired.swarm is not None
+    if action.step is not None and action.step.op == "swarm-init":
+        swarm.init()
+    elif action.step is not None and action.step.op == "swarm-join":
+        swarm.join(action.step.args[0])
+    elif action.step is not None:  # node-labels
+        node, change = action.step.args[0], json.loads(action.step.args[1])
+        labels: dict[str, str] = change["set"]
+        remove = tuple(change["remove"])
+        if desired.swarm.storage_label in labels:
+            # The storage guard, right before the node may get instances: the world may have
+            # changed since observe (a mount lost), and uploads must never land in an empty directory.
+            state = backends.check_node(desired, node)
+            if not state.ok:
+                raise StorageError(f"refusing to let {node} run instances: storage at {state.root}: {state.reason}")
+        swarm.update_node(node, labels, remove)
+    elif action.kind == "remove":
+        assert action.observed_service is not None
+        swarm.remove(action.observed_service)
+    else:
+        spec = action.service
+        assert spec is not None
+        if action.observed_service is None:
+            swarm.create(desired.fleet, spec)
+        else:
+            swarm.update(desired.fleet, spec, action.observed_service)
+        deadline = spec.health.deadline if spec.health else 60.0
+        rounds = -(-spec.replicas // spec.update.parallelism)
+        swarm.wait_converged(desired.fleet, spec, deadline + rounds * (spec.update.monitor + spec.update.delay + 30))
 
 
 def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:

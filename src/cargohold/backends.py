@@ -11,6 +11,7 @@ from cargohold.model import Desired, Observed, Plan, StorageState
 from cargohold.plan import plan as make_plan
 from cargohold.runtime.base import Runtime
 from cargohold.runtime.docker import DockerRuntime
+from cargohold.runtime.swarm import SwarmRuntime
 from cargohold.storage.base import StorageBackend
 from cargohold.storage.glusterfs import GlusterStorage
 from cargohold.storage.local import LocalStorage
@@ -21,9 +22,12 @@ class Backends:
     runtime: Runtime
     storage: StorageBackend
     frontdoors: FrontDoors | None = None
+    swarm: SwarmRuntime | None = None  # runtime swarm
 
     def close(self) -> None:
         self.runtime.close()
+        if self.swarm is not None:
+            self.swarm.close()
 
     def check_node(self, desired: Desired, node: str) -> StorageState:
         """Is the fleet's storage (its marker) visible where this node's instances mount it?"""
@@ -42,7 +46,8 @@ def connect(fleet: Fleet) -> Backends:
     else:
         storage = LocalStorage(fleet.storage.root)
     frontdoors = FrontDoors(fleet) if fleet.frontdoor is not None else None
-    return Backends(runtime=runtime, storage=storage, frontdoors=frontdoors)
+    swarm = SwarmRuntime(desired.swarm, runtime.engines) if desired.swarm is not None else None
+    return Backends(runtime=runtime, storage=storage, frontdoors=frontdoors, swarm=swarm)
 
 
 def observe(desired: Desired, backends: Backends) -> Observed:
@@ -56,7 +61,9 @@ def observe(desired: Desired, backends: Backends) -> Observed:
         cluster = None
         # Nodes that see the root at the fleet's path share the management check; others get their own.
         nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage if n.root != storage.root)
-    instances = backends.runtime.observe(desired.fleet)
+    # With Swarm, Swarm places the instances: the engines hold no containers of cargohold's own.
+    swarm = backends.swarm.observe(desired.fleet) if backends.swarm is not None else None
+    instances = backends.runtime.observe(desired.fleet) if swarm is None else ()
     return Observed(
         instances=instances,
         dirs=storage.observe_dirs(dirs),
@@ -64,6 +71,7 @@ def observe(desired: Desired, backends: Backends) -> Observed:
         nodes=nodes,
         cluster=cluster,
         frontdoor_drift=tuple(backends.frontdoors.differs(instances)) if backends.frontdoors else (),
+        swarm=swarm,
     )
 
 

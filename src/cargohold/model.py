@@ -85,8 +85,80 @@ def config_hash(config: dict[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def config_changes(want: dict[str, object], have: dict[str, object]) -> list[str]:
+    changes: list[str] = []
+    for key in sorted(set(want) | set(have)):
+        old, new = have.get(key), want.get(key)
+        if old == new:
+            continue
+        if key == "env" and isinstance(old, dict) and isinstance(new, dict):
+            # Name the variables, never their values: env often carries secrets.
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            changes.append(f"env changed: {', '.join(names)}")
+        elif key in ("image", "port", "user", "instances"):
+            changes.append(f"{key} changed: {old} -> {new}")
+        else:
+            changes.append(f"{key} changed")
+    return changes
+
+
 def instance_target(site: str, slot: int) -> str:
     return f"instance {site}#{slot}"
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    parallelism: int
+    delay: float
+    order: str  # start-first or stop-first (auto is resolved from the fleet file, never from what runs)
+    monitor: float
+    failure_action: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """runtime swarm: one Swarm service per site; a change to any of it is a rolling update."""
+
+    site: str
+    image: str
+    replicas: int
+    port: int
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[Mount, ...]
+    mount_root: str  # the storage root on each node; may hold Swarm's {{.Node.Hostname}}
+    user: str
+    health: HealthCheck | None
+    constraints: tuple[str, ...]
+    update: UpdatePolicy
+    stop_grace: float
+    cpus: float | None = None
+    memory: int | None = None
+
+    @property
+    def target(self) -> str:
+        return service_target(self.site)
+
+    def config(self) -> dict[str, object]:
+        return {
+            "image": self.image,
+            "instances": self.replicas,
+            "port": self.port,
+            "env": dict(self.env),
+            "mounts": [[f"{self.mount_root}/{m.source}", m.target] for m in self.mounts],
+            "user": self.user,
+            "health": None if self.health is None else self.health.__dict__,
+            "placement": list(self.constraints),
+            "update": self.update.__dict__,
+            "stop_grace": self.stop_grace,
+            "resources": {"cpus": self.cpus, "memory": self.memory},
+        }
+
+    def config_hash(self) -> str:
+        return config_hash(self.config())
+
+
+def service_target(site: str) -> str:
+    return f"service {site}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +166,7 @@ class SiteSpec:
     domain: str
     instances: tuple[InstanceSpec, ...]
     dirs: tuple[DirSpec, ...]
+    service: ServiceSpec | None = None  # runtime swarm (then `instances` is empty)
 
 
 @dataclass(frozen=True)
@@ -129,6 +202,22 @@ class ClusterSpec:
 
 
 @dataclass(frozen=True)
+class SwarmNodeSpec:
+    name: str
+    address: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SwarmSpec:
+    manager: str
+    create: bool
+    heartbeat: float
+    nodes: tuple[SwarmNodeSpec, ...]
+    storage_label: str  # set on a node only while its storage mount carries the fleet's marker
+
+
+@dataclass(frozen=True)
 class Desired:
     fleet: str
     storage_root: str
@@ -137,6 +226,7 @@ class Desired:
     node_storage: tuple[NodeStorage, ...] = ()
     cluster: ClusterSpec | None = None
     frontdoor_nodes: tuple[str, ...] = ()  # nodes that run a front door (empty: no front door)
+    swarm: SwarmSpec | None = None  # runtime swarm
 
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)
@@ -187,11 +277,67 @@ class StorageState:
 
 
 @dataclass(frozen=True)
+class ObservedTask:
+    slot: int
+    node: str  # the node's host name ("" while not placed)
+    state: str  # Swarm's task state: running, starting, pending, rejected, failed, shutdown, …
+    desired: str  # running or shutdown
+    image: str
+    message: str  # Swarm's status message or error
+    current: bool  # runs the service's current version (not a task of the previous one)
+
+
+@dataclass(frozen=True)
+class ObservedService:
+    site: str
+    service_id: str
+    replicas: int
+    config_hash: str
+    config: dict[str, object] = field(compare=False, hash=False)
+    update_state: str = ""  # updating, paused, completed, rollback_started, rollback_completed, …
+    update_message: str = ""
+    tasks: tuple[ObservedTask, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return service_target(self.site)
+
+    def running(self) -> list[ObservedTask]:
+        return [t for t in self.tasks if t.desired == "running" and t.state == "running"]
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    name: str  # host name
+    node_id: str
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    address: str
+    manager: bool
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ObservedSwarm:
+    active: bool  # the manager is in a swarm and manages it
+    nodes: tuple[SwarmNode, ...] = ()
+    services: tuple[ObservedService, ...] = ()
+    not_joined: tuple[str, ...] = ()  # fleet nodes whose engine is in no swarm (or another one)
+    problem: str = ""
+
+    def node(self, name: str) -> SwarmNode | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def service(self, site: str) -> ObservedService | None:
+        return next((s for s in self.services if s.site == site), None)
+
+
+@dataclass(frozen=True)
 class Step:
     """One backend operation carried by an Action: the storage cluster's (GlusterFS) or a front door's."""
 
     # probe, create-volume, start-volume, set-option, start-bricks, mount, write-marker, quota-enable,
-    # quota-limit (storage); frontdoor-sync (front door)
+    # quota-limit (storage); frontdoor-sync (front door); swarm-init, swarm-join, node-labels (swarm)
     op: str
     args: tuple[str, ...] = ()
 
@@ -204,6 +350,7 @@ class Observed:
     nodes: tuple[StorageState, ...] = ()
     cluster: object | None = None  # the backend's own observation (storage.glusterfs.ObservedCluster)
     frontdoor_drift: tuple[str, ...] = ()  # nodes whose front door does not run what the instances call for
+    swarm: ObservedSwarm | None = None  # runtime swarm
 
     def node_state(self, node: str) -> StorageState | None:
         return next((n for n in self.nodes if n.node == node), None)
@@ -219,6 +366,8 @@ class Action:
     instance: InstanceSpec | None = None
     observed: ObservedInstance | None = None
     step: Step | None = None
+    service: ServiceSpec | None = None
+    observed_service: ObservedService | None = None
 
     @property
     def node(self) -> str | None:

@@ -13,10 +13,13 @@ from cargohold.model import (
     Observed,
     ObservedDir,
     ObservedInstance,
+    ObservedService,
     Plan,
     SiteSpec,
     Step,
+    config_changes,
 )
+from cargohold.plan_swarm import leftover_services, service_action, swarm_actions
 from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, quota_actions
 
 
@@ -39,6 +42,15 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         for state in observed.nodes
         if not state.ok and not repairs
     }
+    swarm_targets: tuple[str, ...] = ()
+    if desired.swarm is not None and observed.swarm is not None:
+        # Swarm places instances itself: a node whose storage is not usable loses its storage label
+        # (so nothing is placed there) instead of blocking the plan.
+        node_blocked = {}
+        storage = {state.node: state for state in observed.nodes}
+        swarm = swarm_actions(desired.swarm, observed.swarm, storage, mounting, blockers, warnings)
+        actions += swarm
+        swarm_targets = tuple(a.target for a in swarm)
     dirs = {d.relpath: d for d in observed.dirs}
     # site -> slot -> containers claiming that slot (normally exactly one)
     by_site: dict[str, dict[int, list[ObservedInstance]]] = defaultdict(lambda: defaultdict(list))
@@ -46,6 +58,10 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         by_site[inst.site][inst.slot].append(inst)
 
     for site in desired.sites:
+        if site.service is not None and observed.swarm is not None:
+            actions += _plan_service_site(site, dirs, observed.swarm.service(site.domain), swarm_targets + repairs,
+                                          blockers)
+            continue
         site_actions = _plan_site(site, dirs, by_site.pop(site.domain, {}), blockers)
         for action in site_actions:
             node = action.instance.node if action.instance is not None else None
@@ -62,6 +78,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 actions.append(
                     Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
                 )
+    if desired.swarm is not None and observed.swarm is not None:
+        actions += leftover_services({s.domain for s in desired.sites}, observed.swarm)
     if desired.cluster is not None and cluster is not None:
         actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
     actions += _frontdoor_actions(desired, observed, actions)
@@ -128,6 +146,19 @@ def _plan_site(
     return actions
 
 
+def _plan_service_site(
+    site: SiteSpec,
+    dirs: dict[str, ObservedDir],
+    seen: ObservedService | None,
+    after: tuple[str, ...],
+    blockers: list[str],
+) -> list[Action]:
+    assert site.service is not None
+    actions = [a for a in (_plan_dir(d, dirs.get(d.relpath), blockers) for d in site.dirs) if a is not None]
+    action = service_action(site.service, seen, tuple(a.target for a in actions) + after)
+    return actions + ([action] if action is not None else [])
+
+
 def _plan_dir(spec: DirSpec, seen: ObservedDir | None, blockers: list[str]) -> Action | None:
     if seen is None or not seen.exists:
         return Action("create", spec.target, f"missing (owner {spec.uid}:{spec.gid}, mode {spec.mode:04o})", dir=spec)
@@ -152,22 +183,5 @@ def replacement_reasons(spec: InstanceSpec, seen: ObservedInstance, want_hash: s
     if seen.state != "running":
         reasons.append(f"not running ({seen.state})")
     if seen.config_hash != (want_hash or spec.config_hash()):
-        reasons.extend(_config_changes(spec.config(), seen.config) or ["configuration changed"])
+        reasons.extend(config_changes(spec.config(), seen.config) or ["configuration changed"])
     return reasons
-
-
-def _config_changes(want: dict[str, object], have: dict[str, object]) -> list[str]:
-    changes: list[str] = []
-    for key in sorted(set(want) | set(have)):
-        old, new = have.get(key), want.get(key)
-        if old == new:
-            continue
-        if key == "env" and isinstance(old, dict) and isinstance(new, dict):
-            # Name the variables, never their values: env often carries secrets.
-            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            changes.append(f"env changed: {', '.join(names)}")
-        elif key in ("image", "port", "user"):
-            changes.append(f"{key} changed: {old} -> {new}")
-        else:
-            changes.append(f"{key} changed")
-    return changes

@@ -19,7 +19,10 @@ def lab_group() -> None:
               help="GlusterFS storage nodes (glusterd on 127.1.1.N); 3 gives replica 3 with an arbiter.")
 @click.option("--web", type=click.IntRange(1, 9), default=2, show_default=True,
               help="Web nodes, each with its own mount of the volume (with --storage).")
-def lab_up(storage: int, web: int) -> None:
+@click.option("--swarm", is_flag=True,
+              help="Web nodes are Docker engines of their own (one network namespace each) in one swarm, "
+                   "with a registry; the fleet file uses runtime swarm.")
+def lab_up(storage: int, web: int, swarm: bool) -> None:
     """Start the lab (after cleaning up a crashed run) and build the demo images.
 
     With --storage N it also starts N glusterd and writes $CARGOHOLD_LAB/fleet.yml, a fleet whose
@@ -29,8 +32,11 @@ def lab_up(storage: int, web: int) -> None:
     lab = Lab.from_env()
     out = Output()
     out.progress(f"starting the lab in {lab.home} (the first run builds a Debian image: ~1 min)")
-    images = lab.up(storage=storage, web=web)
+    images = lab.up(storage=storage, web=web, swarm=swarm)
     out.line(f"lab up: engine {lab.engine.url}, storage {lab.storage_root}, images {', '.join(images)}")
+    if swarm:
+        out.line(f"swarm: {web} engines on {', '.join(lab.swarm.address(i) for i in range(1, web + 1))}, "
+                 f"registry {lab.swarm.registry.address}")
     if storage:
         out.line(f"glusterd on {', '.join(g.address for g in lab.glusterds())}; fleet file {lab.fleet_file}")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cargohold.fleet.schema import LOGS_AREA, Fleet, GlusterStorage, Site
+from cargohold.fleet.schema import LOGS_AREA, Fleet, GlusterStorage, Site, swarm_mount_root
 from cargohold.model import (
     ClusterSpec,
     Desired,
@@ -12,7 +12,11 @@ from cargohold.model import (
     Mount,
     NodeStorage,
     ServerSpec,
+    ServiceSpec,
     SiteSpec,
+    SwarmNodeSpec,
+    SwarmSpec,
+    UpdatePolicy,
 )
 from cargohold.storage.gluster_profile import volume_options
 
@@ -23,7 +27,10 @@ LOGS_MODE = 0o750
 
 def desired_state(fleet: Fleet) -> Desired:
     node_names = tuple(n.name for n in fleet.nodes)
-    sites = tuple(site_spec(site, node_names) for site in fleet.sites)
+    if fleet.runtime == "swarm":
+        sites = tuple(swarm_site_spec(fleet, site) for site in fleet.sites)
+    else:
+        sites = tuple(site_spec(site, node_names) for site in fleet.sites)
     return Desired(
         fleet=fleet.fleet,
         storage_root=fleet.storage.root,
@@ -34,7 +41,52 @@ def desired_state(fleet: Fleet) -> Desired:
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
         frontdoor_nodes=node_names if fleet.frontdoor is not None else (),
+        swarm=swarm_spec(fleet) if fleet.runtime == "swarm" else None,
     )
+
+
+def storage_label(fleet: str) -> str:
+    return f"cargohold.storage.{fleet}"
+
+
+def swarm_spec(fleet: Fleet) -> SwarmSpec:
+    settings = fleet.swarm
+    return SwarmSpec(
+        manager=(settings.manager if settings and settings.manager else fleet.nodes[0].name),
+        create=bool(settings and settings.create),
+        heartbeat=settings.heartbeat if settings else 5.0,
+        nodes=tuple(SwarmNodeSpec(n.name, n.address, tuple(sorted(n.labels.items()))) for n in fleet.nodes),
+        storage_label=storage_label(fleet.fleet),
+    )
+
+
+def swarm_site_spec(fleet: Fleet, site: Site) -> SiteSpec:
+    """One Swarm service: every instance on a node of its own, only where the storage guard allows."""
+    base = site_spec(site, tuple(n.name for n in fleet.nodes))
+    first = base.instances[0]
+    policy = site.update
+    order = policy.order
+    if order == "auto":  # start-first stalls when every eligible node already has one (moby#40797)
+        order = "start-first" if len(site.eligible(fleet.nodes)) > site.instances else "stop-first"
+    constraints = [f"node.labels.{storage_label(fleet.fleet)}==ok"]
+    constraints += [f"node.labels.{k}=={v}" for k, v in sorted(site.placement.items())]
+    service = ServiceSpec(
+        site=site.domain,
+        image=site.image,
+        replicas=site.instances,
+        port=site.port,
+        env=first.env,
+        mounts=first.mounts,
+        mount_root=swarm_mount_root(fleet),
+        user=first.user,
+        health=first.health,
+        constraints=tuple(constraints),
+        update=UpdatePolicy(policy.parallelism, policy.delay, order, policy.monitor, policy.failure_action),
+        stop_grace=site.stop_grace,
+        cpus=site.resources.cpus if site.resources else None,
+        memory=site.resources.memory_bytes if site.resources else None,
+    )
+    return SiteSpec(domain=site.domain, instances=(), dirs=base.dirs, service=service)
 
 
 def cluster_spec(fleet: Fleet, storage: GlusterStorage, sites: tuple[SiteSpec, ...]) -> ClusterSpec:

@@ -78,6 +78,12 @@ def check_image(value: str) -> str:
     return value
 
 
+def image_registry(image: str) -> str | None:
+    """The registry host an image reference names (a first component with '.' or ':', or localhost)."""
+    first, _, rest = image.partition("/")
+    return first if rest and ("." in first or ":" in first or first == "localhost") else None
+
+
 def check_engine(value: str) -> str:
     if not ENGINE_RE.match(value):
         raise ValueError(f"{value!r} is not a Docker endpoint: use unix:///path, tcp://host:port or ssh://")
@@ -257,6 +263,21 @@ class FrontDoor(Model):
         return int(self.http.rsplit(":", 1)[1])
 
 
+LABEL_KEY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+def check_labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        if not LABEL_KEY_RE.match(key) or key.startswith("cargohold."):
+            raise ValueError(f"label {key!r}: use a-z, 0-9, '.', '_' and '-' (the 'cargohold.' prefix is reserved)")
+        if not re.match(r"^[A-Za-z0-9._-]{1,63}$", val):
+            raise ValueError(f"label {key}: value {val!r} must be 1-63 of letters, digits, '.', '_' and '-'")
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
+
+
 class Node(Model):
     name: Name
     engine: EngineURL
@@ -270,6 +291,45 @@ class Node(Model):
     # This node's front door binds here (default: frontdoor.http/https); the lab gives each node its own ports.
     frontdoor_http: Bind | None = None
     frontdoor_https: Bind | None = None
+    # Swarm node labels (runtime swarm); sites pick nodes by them with `placement`.
+    labels: Labels = Field(default_factory=dict)
+
+
+class UpdatePolicy(Model):
+    """How Swarm rolls a new version out (runtime swarm); every field is passed to Swarm explicitly."""
+
+    parallelism: int = Field(1, ge=1, le=64)
+    delay: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    # auto: start-first when the site has a spare eligible node, else stop-first (moby#40797).
+    order: Literal["auto", "start-first", "stop-first"] = "auto"
+    # How long each new instance is watched for a failure before the next one is updated.
+    monitor: Seconds = 5.0
+    failure_action: Literal["rollback", "pause", "continue"] = "rollback"
+
+
+class Resources(Model):
+    cpus: Annotated[float, Field(gt=0, le=256)] | None = None
+    memory: str | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Resources:
+        if self.memory is not None:
+            parse_size(self.memory)
+        return self
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else parse_size(self.memory)
+
+
+class Swarm(Model):
+    """runtime swarm: which node manages the swarm, and whether apply may create it and join nodes."""
+
+    manager: Name | None = None  # default: the first node
+    create: bool = False
+    # How often nodes report to the manager; a dead node shows Down after ~1-2 of these.
+    heartbeat: Seconds = 5.0
+
 
 class Site(Model):
     domain: Domain
@@ -292,6 +352,13 @@ class Site(Model):
     # More host names for the site; with redirect_aliases they answer with a 301 to the domain.
     aliases: list[Domain] = Field(default_factory=list)
     redirect_aliases: bool = False
+    # runtime swarm: at most this many instances per node (0: no limit); node labels the site needs;
+    # the rolling-update policy; resource limits per instance.
+    spread: int = Field(1, ge=1, le=64)
+    placement: Labels = Field(default_factory=dict)
+    update: UpdatePolicy = Field(default_factory=UpdatePolicy)
+    resources: Resources | None = None
+    stop_grace: Seconds = 10.0
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -331,10 +398,15 @@ class Site(Model):
     def ports(self) -> range:
         return range(self.port, self.port + self.instances)
 
+    def eligible(self, nodes: list[Node]) -> list[Node]:
+        """runtime swarm: the nodes whose labels include every placement label of this site."""
+        return [n for n in nodes if all(n.labels.get(k) == v for k, v in self.placement.items())]
+
 
 class Fleet(Model):
     fleet: Name
-    runtime: Literal["docker"] = "docker"
+    runtime: Literal["docker", "swarm"] = "docker"
+    swarm: Swarm | None = None
     storage: Storage
     nodes: list[Node] = Field(min_length=1)
     sites: list[Site] = Field(default_factory=list)
@@ -352,6 +424,10 @@ class Fleet(Model):
             for name in site.nodes or ():
                 if name not in known:
                     raise ValueError(f"site {site.domain}: node {name!r} is not in 'nodes'")
+        if self.runtime == "swarm":
+            _check_swarm(self)
+        else:
+            _check_not_swarm(self)
         _check_port_overlap(self)
         _unique([name for s in self.sites for name in [s.domain, *s.aliases]], "sites", "host name (domain or alias)")
         if self.frontdoor is not None:
@@ -363,7 +439,7 @@ class Fleet(Model):
             for bind in binds:
                 port = int(bind.rsplit(":", 1)[1])
                 for site in self.sites:
-                    if port in site.ports:
+                    if port in site_ports(self, site):
                         raise ValueError(f"frontdoor: port {port} is also an instance port of {site.domain}")
         if self.storage.backend == "local" and any(s.quota for s in self.sites):
             raise ValueError("sites: quota needs storage.backend glusterfs (directory quotas)")
@@ -396,11 +472,73 @@ def _unique(values: list[str], field: str, what: str) -> None:
         seen.add(value)
 
 
+HOSTNAME_TEMPLATE = "{{.Node.Hostname}}"
+
+
+def swarm_mount_root(fleet: Fleet) -> str:
+    """The storage root as Swarm mounts it on every node: the one path every node uses, or, when
+    each node mounts at a path of its own that contains its name (the lab), that path with the node
+    name turned into Swarm's {{.Node.Hostname}} template."""
+    roots = {n.name: n.storage_root or fleet.storage.root for n in fleet.nodes}
+    if len(set(roots.values())) == 1:
+        return next(iter(roots.values()))
+    first = fleet.nodes[0].name
+    template = roots[first].replace(f"/{first}/", f"/{HOSTNAME_TEMPLATE}/")
+    if HOSTNAME_TEMPLATE not in template or any(
+            template.replace(HOSTNAME_TEMPLATE, name) != root for name, root in roots.items()):
+        raise ValueError(
+            "nodes: with runtime swarm every node mounts the storage at the same path (storage.root), or "
+            "each at a path that differs only by the node's name (like /lab/web1/storage, /lab/web2/storage)")
+    return template
+
+
+def _check_swarm(fleet: Fleet) -> None:
+    names = {n.name for n in fleet.nodes}
+    if fleet.swarm is not None and fleet.swarm.manager is not None and fleet.swarm.manager not in names:
+        raise ValueError(f"swarm.manager: {fleet.swarm.manager!r} is not in 'nodes'")
+    swarm_mount_root(fleet)
+    for site in fleet.sites:
+        if site.nodes is not None:
+            raise ValueError(f"site {site.domain}: 'nodes' is for runtime docker; with swarm, label nodes and "
+                             "use 'placement'")
+        if image_registry(site.image) is None:
+            raise ValueError(f"site {site.domain}: image {site.image!r} names no registry; Swarm pulls the image "
+                             "on every node, so push it to a registry they reach (like registry:5000/site:1)")
+        if site.spread != 1:
+            raise ValueError(f"site {site.domain}: spread {site.spread}: instances use host networking and "
+                             "listen on the site's port, so two of them cannot share a node; only spread 1 works")
+        eligible = site.eligible(fleet.nodes)
+        if site.instances > len(eligible):
+            which = ", ".join(n.name for n in eligible) or "none"
+            raise ValueError(
+                f"site {site.domain}: {site.instances} instances, at most one per node, need {site.instances} "
+                f"eligible nodes; there are {len(eligible)} ({which})")
+
+
+def _check_not_swarm(fleet: Fleet) -> None:
+    if fleet.swarm is not None:
+        raise ValueError("swarm: needs runtime: swarm")
+    for node in fleet.nodes:
+        if node.labels:
+            raise ValueError(f"node {node.name}: labels are for runtime swarm")
+    defaults = Site.model_fields
+    for site in fleet.sites:
+        for name in ("spread", "placement", "update", "resources", "stop_grace"):
+            if name in site.model_fields_set and getattr(site, name) != defaults[name].get_default(
+                    call_default_factory=True):
+                raise ValueError(f"site {site.domain}: '{name}' is for runtime swarm")
+
+
+def site_ports(fleet: Fleet, site: Site) -> range:
+    """Instance ports: with swarm every instance is on a node of its own and uses `port`."""
+    return range(site.port, site.port + 1) if fleet.runtime == "swarm" else site.ports
+
+
 def _check_port_overlap(fleet: Fleet) -> None:
     """Two sites whose instance ports overlap would fight for a port on a shared node."""
     taken: dict[int, str] = {}
     for site in fleet.sites:
-        for port in site.ports:
+        for port in site_ports(fleet, site):
             if port in taken:
                 raise ValueError(
                     f"sites: {site.domain} uses port {port}, which {taken[port]} already uses "

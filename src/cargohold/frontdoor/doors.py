@@ -35,13 +35,19 @@ class FrontDoors:
             running = sorted((i for i in instances if i.site == site.domain and i.state == "running"
                               and i.slot <= site.instances), key=lambda i: i.slot)
             health = site.health_spec
+            if self.fleet.runtime == "swarm":
+                # Swarm moves instances between nodes by itself: every node that may run one is a
+                # server, and the health checks tell which of them serve now (no reload on a move).
+                backends = tuple(Backend(n.name, n.address, site.port) for n in site.eligible(self.fleet.nodes))
+            else:
+                backends = tuple(Backend(server_name(i.slot), addresses.get(i.node, "127.0.0.1"), i.port)
+                                 for i in running)
             routes.append(SiteRoute(
                 domain=site.domain,
                 aliases=tuple(site.aliases),
                 redirect_aliases=site.redirect_aliases,
                 health_path=health.http if health is not None else None,
-                backends=tuple(Backend(server_name(i.slot), addresses.get(i.node, "127.0.0.1"), i.port)
-                               for i in running),
+                backends=backends,
             ))
         door = self.doors[node]
         return render(FrontDoorConfig(
@@ -76,6 +82,18 @@ class FrontDoors:
     def drain(self, instance: ObservedInstance) -> None:
         for door in self.doors.values():
             door.drain(instance.site, server_name(instance.slot))
+
+    def set_node(self, node: str, state: str) -> None:
+        """runtime swarm: take `node`'s server of every site out of rotation (drain) or put it back
+        (ready), in every front door; requests in flight finish."""
+        for door in self.doors.values():
+            if door.running():
+                for site in self.fleet.sites:
+                    if any(n.name == node for n in site.eligible(self.fleet.nodes)):
+                        if state == "drain":
+                            door.drain(site.domain, node)  # waits (bounded) for its requests in flight
+                        else:
+                            door.set_state(site.domain, node, state)
 
     def ready(self, site: str, slot: int, timeout: float) -> None:
         """Out of drain, and wait until every front door's own health check has it UP: replacing

@@ -20,6 +20,8 @@ from cargohold.lab.daemon import pids_naming, stop_pid, unmount_all_below
 from cargohold.lab.engine import LabEngine
 from cargohold.lab.gluster import LabGlusterd
 from cargohold.lab.images import ensure_demo_image
+from cargohold.lab.netns import LabNetwork
+from cargohold.lab.swarm import HEARTBEAT, SwarmLab
 
 DEFAULT_LAB = "/dev/shm/cargohold-lab"
 LAB_FLEET = "lab"
@@ -62,22 +64,53 @@ class Lab:
     def web_home(self, index: int) -> Path:
         return self.home / "web" / f"web{index}"
 
-    def up(self, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0, web: int = 1) -> list[str]:
+    @property
+    def swarm(self) -> SwarmLab:
+        return SwarmLab(self.home / "swarm", LabNetwork(self.home, self.net))
+
+    def up(self, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0, web: int = 1,
+           swarm: bool = False) -> list[str]:
         """Start (or restart what died of) the lab. With storage > 0: that many glusterd on
-        127.1.1.N and a fleet file ($LAB/fleet.yml) whose web nodes mount one replicated volume."""
+        127.1.1.N and a fleet file ($LAB/fleet.yml) whose web nodes mount one replicated volume.
+        With swarm: `web` engines, each a host of its own, in one swarm, and a registry with the
+        demo images; the fleet file then uses runtime swarm."""
         self._claim()
         self.engine.start()
         self.storage_root.mkdir(exist_ok=True)
         for i in range(1, storage + 1):
             self.glusterd(i).start()
-        client = docker.DockerClient(base_url=self.engine.url, version="auto", timeout=600)
-        try:
-            images = [ensure_demo_image(client, v) for v in demo_versions]
-        finally:
-            client.close()
+        if swarm:
+            self.swarm.up(web)
+            images = self.swarm.push_demo_images(demo_versions)
+        else:
+            client = docker.DockerClient(base_url=self.engine.url, version="auto", timeout=600)
+            try:
+                images = [ensure_demo_image(client, v) for v in demo_versions]
+            finally:
+                client.close()
         if storage and not self.fleet_file.exists():
-            self.fleet_file.write_text(self.fleet_yaml(storage, web))
+            text = self.swarm_fleet_yaml(storage, web) if swarm else self.fleet_yaml(storage, web)
+            self.fleet_file.write_text(text)
         return images
+
+    def swarm_fleet_yaml(self, storage: int, web: int, volume: str = "web") -> str:
+        """The swarm lab's fleet: the same storage and site, Swarm placing the instances."""
+        fleet = json.loads(self.fleet_yaml(storage, web).split("\n", 1)[1])
+        fleet["runtime"] = "swarm"
+        fleet["swarm"] = {"manager": "web1", "create": True, "heartbeat": HEARTBEAT}
+        fleet["storage"]["volume"] = volume
+        for server in fleet["storage"]["servers"]:
+            server["brick"] = server["brick"].rsplit("/", 1)[0] + f"/{volume}"
+        # The lab mounts every node's storage from this machine (source 127.0.0.1), not from the
+        # node's own address as a real web node would.
+        fleet["storage"]["options"] = {"auth.allow": "127.*"}
+        for i, node in enumerate(fleet["nodes"], start=1):
+            home = self.swarm.node_home(i)
+            node.update(engine=self.swarm.engine(i).url, address=self.swarm.address(i),
+                        storage_root=str(home / "storage"), state_dir=str(home))
+        for site in fleet["sites"]:
+            site["image"] = f"{self.swarm.registry.address}/{site['image']}"
+        return "# Written by `cargohold lab up --swarm`; JSON is YAML.\n" + json.dumps(fleet, indent=2) + "\n"
 
     def fleet_yaml(self, storage: int, web: int) -> str:
         """A fleet file for this lab (JSON, which is YAML): edit it, then `cargohold -f` it."""
@@ -124,9 +157,10 @@ class Lab:
         if not (self.home / _MARK).exists():
             raise UsageError(f"{self.home} is not a cargohold lab (no {_MARK}); not removing it")
         self.engine.stop()  # first: containers hold bind mounts of the storage mounts
-        web = self.home / "web"
-        if web.exists():
-            unmount_all_below(web)
+        self.swarm.down()
+        for web in (self.home / "web", self.home / "swarm"):
+            if web.exists():
+                unmount_all_below(web)
         for glusterd in self.glusterds():
             glusterd.stop()
         # FUSE clients do not always exit on umount; like every lab process they name the lab dir.

@@ -1,7 +1,8 @@
 """A private Docker engine under the lab directory: its own socket, data root, exec root and pid.
 
 It never touches the machine's engine state (/var/lib/docker, /var/run/docker.sock) and creates
-no bridge or firewall rule: instances use host networking.
+no bridge or firewall rule: instances use host networking. A swarm lab starts one per test host,
+each in its host's network namespace with the host's name (Docker Swarm names nodes by host name).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,9 @@ from cargohold.wait import Timeout, wait_until
 @dataclass(frozen=True)
 class LabEngine:
     home: Path  # <lab>/docker
+    netns: str | None = None  # /run/netns/NAME: run in that network namespace, with hostname `hostname`
+    hostname: str | None = None
+    insecure_registry: str | None = None  # ADDR:PORT of a plain-HTTP registry (the swarm lab's)
 
     @property
     def socket(self) -> Path:
@@ -95,6 +101,13 @@ class LabEngine:
             f"--cgroup-parent=/{self.cgroup}",
             "--log-level=warn",
         ]
+        if self.insecure_registry:
+            argv.append(f"--insecure-registry={self.insecure_registry}")
+        if self.netns:
+            # `ip netns exec` remounts /sys and breaks dockerd's cgroups: enter the namespace by hand.
+            # nsenter, unshare and sh all exec, so the recorded pid is dockerd's.
+            argv = ["nsenter", f"--net={self.netns}", "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
+                    self.hostname or self.home.name, *argv]
         pid = spawn(argv, self.logfile, self.pidfile)
         with contextlib.suppress(Timeout):
             wait_until(lambda: self._answers() or not pid_alive(pid), timeout, "the lab dockerd to answer")
@@ -102,6 +115,17 @@ class LabEngine:
             tail = self.logfile.read_text(errors="replace").splitlines()[-5:] if self.logfile.exists() else []
             self.stop()
             raise RuntimeFailure("the lab dockerd did not start: " + " | ".join(tail))
+
+    def kill(self) -> None:
+        """A dead machine, for fault tests: SIGKILL the engine, its containerd and every container."""
+        for pid in (read_pid(self.pidfile), read_pid(self.home / "exec" / "containerd" / "containerd.pid")):
+            if pid is not None and pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        kill_cgroup(self.cgroup)
+        for pid in pids_naming(self.home / "exec"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         pid = read_pid(self.pidfile)

@@ -20,6 +20,7 @@ from cargohold.wait import Timeout, wait_until
 class LabRegistry:
     home: Path  # <lab>/registry
     address: str = "127.0.0.1:5000"  # 127.0.0.0/8 is an insecure registry for every engine by default
+    netns: str | None = None  # /run/netns/NAME: serve from that network namespace (the swarm lab's host)
 
     @property
     def pidfile(self) -> Path:
@@ -47,7 +48,10 @@ class LabRegistry:
             f"storage: {{filesystem: {{rootdirectory: {self.home / 'data'}}}, delete: {{enabled: true}}}}\n"
             f"http: {{addr: \"{self.address}\"}}\n"
         )
-        pid = spawn(["docker-registry", "serve", str(config)], self.home / "registry.log", self.pidfile)
+        argv = ["docker-registry", "serve", str(config)]
+        if self.netns:
+            argv = ["nsenter", f"--net={self.netns}", *argv]  # nsenter execs: the pid stays the registry's
+        pid = spawn(argv, self.home / "registry.log", self.pidfile)
         with contextlib.suppress(Timeout):
             wait_until(lambda: self.answers() or not pid_alive(pid), 15, "the lab registry")
         if not self.answers():

@@ -19,6 +19,7 @@ import docker.errors
 import docker.types
 
 from cargohold.errors import RuntimeFailure
+from cargohold.fleet.schema import image_registry
 from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance
 
 LABEL_FLEET = "cargohold.fleet"
@@ -65,9 +66,7 @@ def healthcheck_config(check: HealthCheck | None, port: int) -> dict[str, Any] |
 
 
 def names_registry(image: str) -> bool:
-    """Does the reference start with a registry host (has a '.' or ':' or is localhost)?"""
-    first, _, rest = image.partition("/")
-    return bool(rest) and ("." in first or ":" in first or first == "localhost")
+    return image_registry(image) is not None
 
 
 def _health_from_status(status: str) -> str:

@@ -1,0 +1,304 @@
+"""The `swarm` runtime: one Docker Swarm service per site, across the fleet's engines, via the Engine API.
+
+Swarm schedules (at most one instance per node, only on nodes with the fleet's storage label),
+restarts, and rolls updates out with automatic rollback; cargohold declares, labels, and waits.
+Instances use host networking (no IPVS here: no routing mesh, no VIPs); the front doors route.
+Every update and rollback setting is passed explicitly: docker-py's defaults are not the CLI's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from cargohold.errors import RuntimeFailure
+from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec
+from cargohold.runtime.docker import (
+    LABEL_CONFIG,
+    LABEL_FLEET,
+    LABEL_HASH,
+    LABEL_SITE,
+    DockerRuntime,
+    healthcheck_config,
+)
+from cargohold.wait import Timeout, wait_until
+
+_NS = 1_000_000_000
+SWARM_PORT = 2377
+FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+
+
+def service_name(fleet: str, site: str) -> str:
+    return f"{fleet}_{site.replace('.', '-')}"[:63]
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300]
+
+
+class SwarmRuntime:
+    def __init__(self, spec: SwarmSpec, engines: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.engines = DockerRuntime(engines)  # one client per node, for joins and labels
+        self.addresses = {n.name: n.address for n in spec.nodes}
+
+    @property
+    def manager(self) -> docker.DockerClient:
+        return self.engines.client(self.spec.manager)
+
+    def close(self) -> None:
+        self.engines.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"swarm: {what} failed: {_short(exc)}") from None
+
+    # -- observe ---------------------------------------------------------------------------
+
+    def observe(self, fleet: str) -> ObservedSwarm:
+        info = self._call(f"asking the manager {self.spec.manager}", self.manager.info)
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            state = swarm.get("LocalNodeState") or "inactive"
+            return ObservedSwarm(active=False, problem=f"its engine's swarm state is {state}"
+                                 + ("" if state != "active" else ", and it is not a manager"))
+        nodes = self._nodes()
+        names = {n.name for n in nodes}
+        by_id = {n.node_id: n.name for n in nodes}
+        services = tuple(self._service(fleet, row, by_id) for row in self._call(
+            "listing services", self.manager.api.services, filters={"label": f"{LABEL_FLEET}={fleet}"}))
+        return ObservedSwarm(
+            active=True,
+            nodes=nodes,
+            services=tuple(sorted(services, key=lambda s: s.site)),
+            not_joined=tuple(n.name for n in self.spec.nodes if n.name not in names),
+        )
+
+    def _nodes(self) -> tuple[SwarmNode, ...]:
+        rows = self._call("listing nodes", self.manager.api.nodes)
+        found: dict[str, SwarmNode] = {}
+        for row in rows:
+            node = SwarmNode(
+                name=row["Description"]["Hostname"],
+                node_id=row["ID"],
+                state=row["Status"]["State"],
+                availability=row["Spec"].get("Availability", "active"),
+                address=row["Status"].get("Addr", ""),
+                manager="ManagerStatus" in row,
+                labels=tuple(sorted((row["Spec"].get("Labels") or {}).items())),
+            )
+            # A node that left and joined again is listed twice: the ready entry is the real one.
+            if node.name not in found or found[node.name].state != "ready":
+                found[node.name] = node
+        return tuple(sorted(found.values(), key=lambda n: n.name))
+
+    def _service(self, fleet: str, row: Mapping[str, Any], node_names: Mapping[str, str]) -> ObservedService:
+        spec = row["Spec"]
+        labels = spec.get("Labels") or {}
+        try:
+            config = json.loads(labels.get(LABEL_CONFIG, "{}"))
+        except ValueError:
+            config = {}
+        want_hash = labels.get(LABEL_HASH, "")
+        tasks = []
+        for task in self._call("listing tasks", self.manager.api.tasks, filters={"service": row["ID"]}):
+            container = task["Spec"].get("ContainerSpec", {})
+            status = task.get("Status", {})
+            tasks.append(ObservedTask(
+                slot=int(task.get("Slot") or 0),
+                node=node_names.get(task.get("NodeID", ""), ""),
+                state=status.get("State", "unknown"),
+                desired=task.get("DesiredState", "unknown"),
+                image=container.get("Image", ""),
+                message=status.get("Err") or status.get("Message", ""),
+                current=(container.get("Labels") or {}).get(LABEL_HASH) == want_hash,
+            ))
+        update = row.get("UpdateStatus") or {}
+        return ObservedService(
+            site=labels.get(LABEL_SITE, "?"),
+            service_id=row["ID"],
+            replicas=int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0)),
+            config_hash=want_hash,
+            config=config if isinstance(config, dict) else {},
+            update_state=update.get("State", ""),
+            update_message=update.get("Message", ""),
+            tasks=tuple(sorted(tasks, key=lambda t: (t.slot, t.desired != "running"))),
+        )
+
+    # -- the swarm and its nodes -----------------------------------------------------------
+
+    def init(self) -> None:
+        address = self.addresses[self.spec.manager]
+        self._call(f"initialising the swarm on {self.spec.manager}", self.manager.swarm.init,
+                   advertise_addr=address, listen_addr=f"{address}:{SWARM_PORT}",
+                   dispatcher_heartbeat_period=int(self.spec.heartbeat * _NS))
+
+    def join(self, node: str) -> None:
+        self.manager.swarm.reload()
+        token = self.manager.swarm.attrs["JoinTokens"]["Worker"]
+        address = self.addresses[node]
+        self._call(f"joining {node}", self.engines.client(node).swarm.join,
+                   remote_addrs=[f"{self.addresses[self.spec.manager]}:{SWARM_PORT}"], join_token=token,
+                   advertise_addr=address, listen_addr=f"{address}:{SWARM_PORT}")
+        wait_until(lambda: any(n.name == node and n.state == "ready" for n in self._nodes()), 30,
+                   f"{node} to be ready in the swarm")
+
+    def _node_row(self, name: str) -> dict[str, Any]:
+        node = next((n for n in self._nodes() if n.name == name), None)
+        if node is None:
+            raise RuntimeFailure(f"swarm: node {name} is not in the swarm")
+        row: dict[str, Any] = self._call(f"inspecting node {name}", self.manager.api.inspect_node, node.node_id)
+        return row
+
+    def update_node(self, name: str, labels: Mapping[str, str] = {}, remove: tuple[str, ...] = (),
+                    availability: str | None = None) -> None:
+        row = self._node_row(name)
+        spec = dict(row["Spec"])
+        merged = dict(spec.get("Labels") or {})
+        merged.update(labels)
+        for key in remove:
+            merged.pop(key, None)
+        spec["Labels"] = merged
+        if availability is not None:
+            spec["Availability"] = availability
+        self._call(f"updating node {name}", self.manager.api.update_node, row["ID"], row["Version"]["Index"], spec)
+
+    # -- services --------------------------------------------------------------------------
+
+    def check_image(self, image: str) -> None:
+        """Is the image in its registry? Asked before anything changes (every node pulls it)."""
+        try:
+            self.manager.api.inspect_distribution(image)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"image {image} could not be pulled from its registry: {_short(exc)}") from None
+
+    def _definition(self, fleet: str, spec: ServiceSpec) -> dict[str, Any]:
+        env = dict(spec.env)
+        # {{.Task.Slot}} is a Swarm template: each instance gets its slot number.
+        env.update(PORT=str(spec.port), CARGOHOLD_SITE=spec.site, CARGOHOLD_INSTANCE="{{.Task.Slot}}")
+        mounts = [docker.types.Mount(target=m.target, source=f"{spec.mount_root}/{m.source}", type="bind")
+                  for m in spec.mounts]
+        health = healthcheck_config(spec.health, spec.port)
+        container = docker.types.ContainerSpec(
+            image=spec.image,
+            env=[f"{k}={v}" for k, v in sorted(env.items())],
+            mounts=mounts,
+            user=spec.user,
+            healthcheck=docker.types.Healthcheck(**health) if health else None,
+            stop_grace_period=int(spec.stop_grace * _NS),
+            init=True,
+            labels={LABEL_HASH: spec.config_hash()},  # tells the new version's tasks from the old ones'
+        )
+        resources = None
+        if spec.cpus is not None or spec.memory is not None:
+            resources = docker.types.Resources(
+                cpu_limit=int(spec.cpus * _NS) if spec.cpus is not None else None, mem_limit=spec.memory)
+        task = docker.types.TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=docker.types.RestartPolicy(condition="any", delay=_NS, max_attempts=0, window=0),
+            placement=docker.types.Placement(constraints=list(spec.constraints), maxreplicas=1),
+            networks=["host"],
+        )
+        policy = spec.update
+        update = docker.types.UpdateConfig(
+            parallelism=policy.parallelism, delay=int(policy.delay * _NS), failure_action=policy.failure_action,
+            monitor=int(policy.monitor * _NS), max_failure_ratio=0, order=policy.order)
+        rollback = docker.types.RollbackConfig(
+            parallelism=policy.parallelism, delay=0, failure_action="pause", monitor=int(policy.monitor * _NS),
+            max_failure_ratio=0, order=policy.order)
+        return {
+            "task_template": task,
+            "name": service_name(fleet, spec.site),
+            "labels": {LABEL_FLEET: fleet, LABEL_SITE: spec.site, LABEL_HASH: spec.config_hash(),
+                       LABEL_CONFIG: json.dumps(spec.config(), sort_keys=True)},
+            "mode": docker.types.ServiceMode("replicated", replicas=spec.replicas),
+            "update_config": update,
+            "rollback_config": rollback,
+            "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
+        }
+
+    def create(self, fleet: str, spec: ServiceSpec) -> None:
+        self._call(f"creating the service of {spec.site}", self.manager.api.create_service,
+                   **self._definition(fleet, spec))
+
+    def update(self, fleet: str, spec: ServiceSpec, seen: ObservedService) -> None:
+        row = self._call(f"inspecting the service of {spec.site}", self.manager.api.inspect_service, seen.service_id)
+        self._call(f"updating the service of {spec.site}", self.manager.api.update_service, seen.service_id,
+                   row["Version"]["Index"], **self._definition(fleet, spec))
+
+    def remove(self, seen: ObservedService) -> None:
+        self._call(f"removing the service of {seen.site}", self.manager.api.remove_service, seen.service_id)
+
+    @staticmethod
+    def placeable(constraints: Sequence[str], swarm: ObservedSwarm) -> list[str]:
+        """Nodes where Swarm may run a service now: ready, active, with every constraint's label."""
+        wanted = [c.removeprefix("node.labels.").split("==", 1) for c in constraints]
+        return [n.name for n in swarm.nodes if n.state == "ready" and n.availability == "active"
+                and all(dict(n.labels).get(k) == v for k, v in wanted)]
+
+    @classmethod
+    def expected_running(cls, seen: ObservedService, swarm: ObservedSwarm) -> int:
+        """How many instances can run now: the replicas, or fewer when fewer nodes can take one."""
+        constraints = seen.config.get("placement")
+        if not isinstance(constraints, list):
+            return seen.replicas
+        return min(seen.replicas, len(cls.placeable([str(c) for c in constraints], swarm)))
+
+    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float) -> ObservedService:
+        """Until the service's current version runs on as many nodes as can take it. A rolled-back
+        update is a failure (after the rollback has finished, so the old version serves again)."""
+        def settled() -> ObservedService | None:
+            swarm = self.observe(fleet)
+            seen = swarm.service(spec.site)
+            if seen is None:
+                raise RuntimeFailure(f"{spec.target}: the service disappeared")
+            if seen.update_state in FAILED_UPDATE:
+                if seen.update_state == "rollback_started":
+                    return None
+                raise RuntimeFailure(f"{spec.site}: the update failed and Swarm rolled it back: "
+                                     f"{seen.update_message or seen.update_state}")
+            if seen.update_state == "updating":
+                return None
+            expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
+            current = [t for t in seen.running() if t.current]
+            return seen if expected and len(current) >= expected else None
+
+        try:
+            done = wait_until(settled, timeout, f"{spec.site} to run its new version", interval=0.25)
+            assert done is not None
+            return done
+        except Timeout as exc:
+            swarm = self.observe(fleet)
+            seen = swarm.service(spec.site)
+            errors = sorted({t.message for t in seen.tasks if t.desired == "running" and t.message
+                             and t.state != "running"}) if seen else []
+            hint = f"; tasks say: {'; '.join(errors)}" if errors else ""
+            if not self.placeable(spec.constraints, swarm):
+                hint += "; no node can take it (storage label, placement labels, node down or drained)"
+            raise RuntimeFailure(f"{exc}{hint}") from None
+
+    def wait_moved_off(self, fleet: str, node: str, timeout: float) -> None:
+        """After a drain: no task of the fleet runs on `node`, and every service is back to full count."""
+        def done() -> bool:
+            swarm = self.observe(fleet)
+            for seen in swarm.services:
+                if any(t.node == node and t.desired == "running" for t in seen.tasks):
+                    return False
+                if seen.update_state == "updating" or len(seen.running()) < self.expected_running(seen, swarm):
+                    return False
+            return True
+
+        start = time.monotonic()
+        try:
+            wait_until(done, timeout, f"the instances on {node} to move to other nodes", interval=0.25)
+        except Timeout as exc:
+            raise RuntimeFailure(f"{exc} (after {time.monotonic() - start:.0f}s)") from None
