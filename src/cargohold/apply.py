@@ -130,7 +130,9 @@ def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> None
             swarm.update(desired.fleet, spec, action.observed_service)
         deadline = spec.health.deadline if spec.health else 60.0
         rounds = -(-spec.replicas // spec.update.parallelism)
-        swarm.wait_converged(desired.fleet, spec, deadline + rounds * (spec.update.monitor + spec.update.delay + 30))
+        since = action.observed_service.update_started if action.observed_service else ""
+        swarm.wait_converged(desired.fleet, spec, deadline + rounds * (spec.update.monitor + spec.update.delay + 30),
+                             since)
 
 
 def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:

@@ -156,6 +156,10 @@ class ServiceSpec:
     def config_hash(self) -> str:
         return config_hash(self.config())
 
+    def task_hash(self) -> str:
+        """What each instance runs: all but the instance count (scaling restarts no instance)."""
+        return config_hash({k: v for k, v in self.config().items() if k != "instances"})
+
 
 def service_target(site: str) -> str:
     return f"service {site}"
@@ -296,6 +300,7 @@ class ObservedService:
     config: dict[str, object] = field(compare=False, hash=False)
     update_state: str = ""  # updating, paused, completed, rollback_started, rollback_completed, …
     update_message: str = ""
+    update_started: str = ""  # tells this update's outcome from an earlier one's
     tasks: tuple[ObservedTask, ...] = ()
 
     @property

@@ -76,6 +76,10 @@ def service_action(spec: ServiceSpec, seen: ObservedService | None, after: tuple
         return Action("create", spec.target, f"missing ({spec.replicas} instance(s) of {spec.image})", after,
                       service=spec)
     if seen.config_hash == spec.config_hash():
+        if seen.update_state in ("paused", "rollback_paused"):  # Swarm stopped half-way: start it again
+            return Action("update", spec.target, f"the last update is {seen.update_state.replace('_', ' ')} "
+                          f"({seen.update_message}): redeploy every instance", after, service=spec,
+                          observed_service=seen)
         return None
     reasons = config_changes(spec.config(), seen.config) or ["configuration changed"]
     if seen.update_state in ("rollback_completed", "rollback_paused"):

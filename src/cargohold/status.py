@@ -10,6 +10,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors, server_name
 from cargohold.model import Desired, ObservedInstance
+from cargohold.runtime.swarm import FAILED_UPDATE
 from cargohold.storage.glusterfs import GlusterStorage
 
 
@@ -49,6 +50,7 @@ class StatusReport:
     storage: list[AreaUsage] = field(default_factory=list)
     frontdoor_down: list[str] = field(default_factory=list)
     cluster: dict[str, Any] | None = None
+    swarm: dict[str, Any] | None = None  # runtime swarm: nodes and services as Swarm reports them
     traffic: list[dict[str, Any]] = field(default_factory=list)  # per site: request rate, 5xx, per front door
 
     @property
@@ -63,8 +65,10 @@ class StatusReport:
         ]
         if self.cluster is not None:
             reasons += cluster_problems(self.cluster)
+        if self.swarm is not None:
+            reasons += swarm_problems(self.swarm)
         reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
-        reasons += [f"instance {r.site}#{r.instance}: {state} in the front door on {node}"
+        reasons += [f"instance {r.site}#{r.instance} on {r.node}: {state} in the front door on {node}"
                     for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]
         return reasons
 
@@ -72,6 +76,57 @@ class StatusReport:
         data = asdict(self)
         data["degraded"] = self.degraded
         return data
+
+
+def swarm_problems(swarm: dict[str, Any]) -> list[str]:
+    if not swarm["active"]:
+        return [f"swarm: {swarm['problem']}"]
+    problems = [f"node {n['name']}: {n['state']} in the swarm" for n in swarm["nodes"] if n["state"] != "ready"]
+    problems += [f"node {n['name']}: {n['availability']} (no instances until `cargohold node undrain`)"
+                 for n in swarm["nodes"] if n["state"] == "ready" and n["availability"] != "active"]
+    problems += [f"node {n['name']}: excluded: {n['excluded']}" for n in swarm["nodes"] if n["excluded"]]
+    problems += [f"node {name}: not in the swarm" for name in swarm["not_joined"]]
+    for svc in swarm["services"]:
+        if svc["running"] < svc["instances"]:
+            problems.append(f"site {svc['site']}: {svc['running']} of {svc['instances']} instances running")
+        if svc["update_state"] in FAILED_UPDATE:
+            problems.append(f"site {svc['site']}: last update {svc['update_state']}: {svc['update_message']}")
+    problems += [f"site {site}: no service" for site in swarm["missing"]]
+    return problems
+
+
+def _swarm_report(report: StatusReport, desired: Desired, backends: Backends, addresses: dict[str, str]) -> None:
+    """Swarm's view: nodes (state, availability, why excluded) and each site's tasks per node."""
+    assert backends.swarm is not None and desired.swarm is not None
+    observed = backends.swarm.observe(desired.fleet)
+    nodes = []
+    for node in observed.nodes:
+        state = backends.check_node(desired, node.name) if node.name in desired.nodes else None
+        label = dict(node.labels).get(desired.swarm.storage_label)
+        excluded = ""
+        if state is not None and not state.ok:
+            excluded = f"storage at {state.root}: {state.reason}"
+        elif state is not None and label != "ok":
+            excluded = "storage label not set yet (run apply)"
+        nodes.append({"name": node.name, "state": node.state, "availability": node.availability,
+                      "address": node.address, "manager": node.manager, "excluded": excluded,
+                      "labels": dict(node.labels)})
+    services = []
+    for svc in observed.services:
+        running = svc.running()
+        services.append({
+            "site": svc.site, "instances": svc.replicas, "running": len(running),
+            "update_state": svc.update_state or "-", "update_message": svc.update_message,
+            "tasks": [asdict(t) for t in svc.tasks if t.desired == "running" or t.state == "running"],
+        })
+        for task in running:
+            report.instances.append(InstanceRow(
+                site=svc.site, instance=task.slot, node=task.node, address=addresses.get(task.node, "?"),
+                port=int(str(svc.config.get("port", 0))), state="running", health="healthy", image=task.image,
+                container=f"task {task.slot}"))
+    report.swarm = {"active": observed.active, "problem": observed.problem, "nodes": nodes, "services": services,
+                    "not_joined": list(observed.not_joined),
+                    "missing": [s.domain for s in desired.sites if observed.service(s.domain) is None]}
 
 
 def _add_frontdoor(report: StatusReport, doors: FrontDoors) -> None:
@@ -85,8 +140,8 @@ def _add_frontdoor(report: StatusReport, doors: FrontDoors) -> None:
             report.frontdoor_down.append(node)
     for inst in report.instances:
         for node, stats in rows.items():
-            row = next((r for r in stats if r["pxname"] == inst.site and r["svname"] == server_name(inst.instance)),
-                       None)
+            server = inst.node if report.swarm is not None else server_name(inst.instance)
+            row = next((r for r in stats if r["pxname"] == inst.site and r["svname"] == server), None)
             inst.frontdoor[node] = row["status"].split()[0] if row else "absent"
     for site in {i.site for i in report.instances}:
         backend = [r for stats in rows.values() for r in stats if r["pxname"] == site and r["svname"] == "BACKEND"]
@@ -136,7 +191,10 @@ def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage:
     if isinstance(backends.storage, GlusterStorage):
         report.cluster = backends.storage.cluster_report()
     addresses = {n.name: n.address for n in fleet.nodes}
-    observed = sorted(backends.runtime.observe(desired.fleet), key=lambda i: (i.site, i.slot, i.node))
+    if backends.swarm is not None:
+        _swarm_report(report, desired, backends, addresses)
+    observed = sorted(backends.runtime.observe(desired.fleet), key=lambda i: (i.site, i.slot, i.node)) \
+        if backends.swarm is None else []
     seen = {(i.site, i.slot) for i in observed}
     wanted = {site.domain: len(site.instances) for site in desired.sites}
     for inst in observed:

@@ -37,6 +37,8 @@ def purge(ctx: Context, domain: str, yes: bool) -> None:
         raise UsageError(f"{domain} is still in the fleet file; remove it and run apply before purging its data")
     backends = ctx.backends()
     running = [i for i in backends.runtime.observe(fleet.fleet) if i.site == domain]
+    if backends.swarm is not None and backends.swarm.observe(fleet.fleet).service(domain) is not None:
+        raise UsageError(f"{domain} still has a Swarm service; run apply to remove it first")
     if running:
         raise UsageError(f"{domain} still has {len(running)} container(s); run apply to remove them first")
     dirs = backends.storage.site_dirs(domain)

@@ -39,6 +39,17 @@ def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
                   [[q["path"], human_bytes(q["limit"]) if q["limit"] else "none"] for q in cluster["quotas"]])
 
 
+def render_swarm(out: Output, swarm: dict[str, Any]) -> None:
+    out.table("Swarm nodes", ["node", "address", "state", "availability", "role", "excluded"],
+              [[n["name"], n["address"], n["state"], n["availability"], "manager" if n["manager"] else "worker",
+                n["excluded"] or "-"] for n in swarm["nodes"]])
+    out.table("Swarm services", ["site", "running / desired", "tasks (slot@node: state)", "last update"],
+              [[s["site"], f"{s['running']} / {s['instances']}",
+                " ".join(f"{t['slot']}@{t['node'] or '-'}:{t['state']}" for t in s["tasks"]),
+                s["update_state"] + (f": {s['update_message']}" if s["update_message"] else "")]
+               for s in swarm["services"]])
+
+
 def render_status(out: Output, report: StatusReport) -> None:
     root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
     out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
@@ -56,6 +67,8 @@ def render_status(out: Output, report: StatusReport) -> None:
         out.table("Storage", ["site", "area", "path", "size", "files"],
                   [[u.site, u.area, u.path, human_bytes(u.bytes) if u.exists else "missing", u.files]
                    for u in report.storage])
+    if report.swarm is not None:
+        render_swarm(out, report.swarm)
     if report.cluster is not None:
         render_cluster(out, report.cluster)
     if report.orphans:

@@ -65,9 +65,9 @@ def swarm_site_spec(fleet: Fleet, site: Site) -> SiteSpec:
     base = site_spec(site, tuple(n.name for n in fleet.nodes))
     first = base.instances[0]
     policy = site.update
-    order = policy.order
-    if order == "auto":  # start-first stalls when every eligible node already has one (moby#40797)
-        order = "start-first" if len(site.eligible(fleet.nodes)) > site.instances else "stop-first"
+    # Instances share the site's port (host networking): a new instance must not start on a node
+    # where an old one still drains. stop-first guarantees that (moby#40797 aside).
+    order = "stop-first" if policy.order == "auto" else policy.order
     constraints = [f"node.labels.{storage_label(fleet.fleet)}==ok"]
     constraints += [f"node.labels.{k}=={v}" for k, v in sorted(site.placement.items())]
     service = ServiceSpec(

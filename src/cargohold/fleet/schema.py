@@ -300,7 +300,9 @@ class UpdatePolicy(Model):
 
     parallelism: int = Field(1, ge=1, le=64)
     delay: Annotated[float, Field(ge=0, le=3600)] = 0.0
-    # auto: start-first when the site has a spare eligible node, else stop-first (moby#40797).
+    # auto is stop-first: instances share the site's port on a node (host networking), so a new one
+    # must not start where an old one still drains. start-first needs a spare node (moby#40797) and a
+    # delay of at least the site's stop_grace.
     order: Literal["auto", "start-first", "stop-first"] = "auto"
     # How long each new instance is watched for a failure before the next one is updated.
     monitor: Seconds = 5.0
@@ -508,6 +510,14 @@ def _check_swarm(fleet: Fleet) -> None:
             raise ValueError(f"site {site.domain}: spread {site.spread}: instances use host networking and "
                              "listen on the site's port, so two of them cannot share a node; only spread 1 works")
         eligible = site.eligible(fleet.nodes)
+        if site.update.order == "start-first":
+            if len(eligible) <= site.instances:
+                raise ValueError(f"site {site.domain}: update.order start-first needs a spare eligible node "
+                                 f"({site.instances} instances on {len(eligible)} nodes stalls: moby#40797)")
+            if site.update.delay < site.stop_grace:
+                raise ValueError(
+                    f"site {site.domain}: update.order start-first needs update.delay >= stop_grace "
+                    f"({site.stop_grace:g}s): the next new instance may land where an old one still holds the port")
         if site.instances > len(eligible):
             which = ", ".join(n.name for n in eligible) or "none"
             raise ValueError(

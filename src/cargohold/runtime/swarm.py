@@ -31,6 +31,7 @@ from cargohold.wait import Timeout, wait_until
 
 _NS = 1_000_000_000
 SWARM_PORT = 2377
+LABEL_TASK_HASH = "cargohold.task-hash"
 FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
 
@@ -107,7 +108,7 @@ class SwarmRuntime:
             config = json.loads(labels.get(LABEL_CONFIG, "{}"))
         except ValueError:
             config = {}
-        want_hash = labels.get(LABEL_HASH, "")
+        want_hash = labels.get(LABEL_TASK_HASH, "")
         tasks = []
         for task in self._call("listing tasks", self.manager.api.tasks, filters={"service": row["ID"]}):
             container = task["Spec"].get("ContainerSpec", {})
@@ -119,17 +120,18 @@ class SwarmRuntime:
                 desired=task.get("DesiredState", "unknown"),
                 image=container.get("Image", ""),
                 message=status.get("Err") or status.get("Message", ""),
-                current=(container.get("Labels") or {}).get(LABEL_HASH) == want_hash,
+                current=(container.get("Labels") or {}).get(LABEL_TASK_HASH) == want_hash,
             ))
         update = row.get("UpdateStatus") or {}
         return ObservedService(
             site=labels.get(LABEL_SITE, "?"),
             service_id=row["ID"],
             replicas=int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0)),
-            config_hash=want_hash,
+            config_hash=labels.get(LABEL_HASH, ""),
             config=config if isinstance(config, dict) else {},
             update_state=update.get("State", ""),
             update_message=update.get("Message", ""),
+            update_started=update.get("StartedAt", ""),
             tasks=tuple(sorted(tasks, key=lambda t: (t.slot, t.desired != "running"))),
         )
 
@@ -195,7 +197,7 @@ class SwarmRuntime:
             healthcheck=docker.types.Healthcheck(**health) if health else None,
             stop_grace_period=int(spec.stop_grace * _NS),
             init=True,
-            labels={LABEL_HASH: spec.config_hash()},  # tells the new version's tasks from the old ones'
+            labels={LABEL_TASK_HASH: spec.task_hash()},  # tells the new version's tasks from the old ones'
         )
         resources = None
         if spec.cpus is not None or spec.memory is not None:
@@ -219,6 +221,7 @@ class SwarmRuntime:
             "task_template": task,
             "name": service_name(fleet, spec.site),
             "labels": {LABEL_FLEET: fleet, LABEL_SITE: spec.site, LABEL_HASH: spec.config_hash(),
+                       LABEL_TASK_HASH: spec.task_hash(),
                        LABEL_CONFIG: json.dumps(spec.config(), sort_keys=True)},
             "mode": docker.types.ServiceMode("replicated", replicas=spec.replicas),
             "update_config": update,
@@ -232,8 +235,13 @@ class SwarmRuntime:
 
     def update(self, fleet: str, spec: ServiceSpec, seen: ObservedService) -> None:
         row = self._call(f"inspecting the service of {spec.site}", self.manager.api.inspect_service, seen.service_id)
+        definition = self._definition(fleet, spec)
+        if seen.config_hash == spec.config_hash():
+            # Same spec, update paused half-way: a new ForceUpdate value makes Swarm redeploy every task.
+            force = int(row["Spec"]["TaskTemplate"].get("ForceUpdate", 0)) + 1
+            definition["task_template"]["ForceUpdate"] = force
         self._call(f"updating the service of {spec.site}", self.manager.api.update_service, seen.service_id,
-                   row["Version"]["Index"], **self._definition(fleet, spec))
+                   row["Version"]["Index"], **definition)
 
     def remove(self, seen: ObservedService) -> None:
         self._call(f"removing the service of {seen.site}", self.manager.api.remove_service, seen.service_id)
@@ -253,20 +261,22 @@ class SwarmRuntime:
             return seen.replicas
         return min(seen.replicas, len(cls.placeable([str(c) for c in constraints], swarm)))
 
-    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float) -> ObservedService:
+    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float, since: str = "") -> ObservedService:
         """Until the service's current version runs on as many nodes as can take it. A rolled-back
-        update is a failure (after the rollback has finished, so the old version serves again)."""
+        update is a failure (after the rollback has finished, so the old version serves again).
+        `since`: the start time of the update before ours, whose outcome does not count."""
         def settled() -> ObservedService | None:
             swarm = self.observe(fleet)
             seen = swarm.service(spec.site)
             if seen is None:
                 raise RuntimeFailure(f"{spec.target}: the service disappeared")
-            if seen.update_state in FAILED_UPDATE:
+            stale = bool(since) and seen.update_started == since
+            if seen.update_state in FAILED_UPDATE and not stale:
                 if seen.update_state == "rollback_started":
                     return None
                 raise RuntimeFailure(f"{spec.site}: the update failed and Swarm rolled it back: "
                                      f"{seen.update_message or seen.update_state}")
-            if seen.update_state == "updating":
+            if seen.update_state == "updating" and not stale:
                 return None
             expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
             current = [t for t in seen.running() if t.current]

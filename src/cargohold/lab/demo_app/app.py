@@ -6,8 +6,10 @@ Listens on $PORT, as every cargohold instance does.
 """
 
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -28,10 +30,33 @@ def safe_name(raw):
     return name
 
 
+IN_FLIGHT = [0]
+IN_FLIGHT_LOCK = threading.Lock()
+STOPPING = threading.Event()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
     server_version = "cargohold-demo/" + VERSION
+
+    def parse_request(self):
+        # Counted from a request's first line on: an idle kept-alive connection is not in flight.
+        with IN_FLIGHT_LOCK:
+            IN_FLIGHT[0] += 1
+        self.counted = True
+        return super().parse_request()
+
+    def handle_one_request(self):
+        self.counted = False
+        try:
+            super().handle_one_request()
+        finally:
+            if self.counted:
+                with IN_FLIGHT_LOCK:
+                    IN_FLIGHT[0] -= 1
+        if STOPPING.is_set():
+            self.close_connection = True  # a kept-alive connection ends after its current request
 
     def reply(self, code, body, ctype="text/plain; charset=utf-8"):
         self.send_response(code)
@@ -39,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Instance", INSTANCE)
         self.send_header("X-Version", VERSION)
+        if STOPPING.is_set():
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -103,7 +130,23 @@ def main():
     server = ThreadingHTTPServer((os.environ.get("BIND_ADDRESS", "0.0.0.0"), port), Handler)
     server.daemon_threads = True
     print(f"demo site {SITE} instance {INSTANCE} version {VERSION} on port {port}", flush=True)
+
+    def stop(_signum, _frame):
+        # Graceful stop: refuse new connections (the front door sends those elsewhere), finish
+        # the requests in flight, then exit; bounded well inside the stop grace period.
+        STOPPING.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
     server.serve_forever()
+    server.socket.close()
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        with IN_FLIGHT_LOCK:
+            if IN_FLIGHT[0] == 0:
+                break
+        time.sleep(0.02)
+    os._exit(0)
 
 
 if __name__ == "__main__":
