@@ -131,8 +131,14 @@ def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> None
         deadline = spec.health.deadline if spec.health else 60.0
         rounds = -(-spec.replicas // spec.update.parallelism)
         since = action.observed_service.update_started if action.observed_service else ""
-        swarm.wait_converged(desired.fleet, spec, deadline + rounds * (spec.update.monitor + spec.update.delay + 30),
-                             since)
+        timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
+        doors, held = backends.frontdoors, dict[str, str]()
+        try:
+            swarm.wait_converged(desired.fleet, spec, timeout, since,
+                                 (lambda seen: doors.follow_update(spec.site, seen.tasks, held)) if doors else None)
+        finally:
+            if doors is not None:
+                doors.release_update(spec.site, held)
 
 
 def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:

@@ -289,6 +289,7 @@ class ObservedTask:
     image: str
     message: str  # Swarm's status message or error
     current: bool  # runs the service's current version (not a task of the previous one)
+    version: str = ""  # the task hash of the version it runs
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.fleet.schema import Fleet, parse_size
 from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, render
 from cargohold.frontdoor.haproxy import HAProxy
-from cargohold.model import ObservedInstance
+from cargohold.model import ObservedInstance, ObservedTask
 from cargohold.wait import Timeout, wait_until
 
 
@@ -94,6 +94,32 @@ class FrontDoors:
                             door.drain(site.domain, node)  # waits (bounded) for its requests in flight
                         else:
                             door.set_state(site.domain, node, state)
+
+    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...], held: dict[str, str]) -> None:
+        """runtime swarm, while Swarm rolls an update out: a node whose instance is stopping or not
+        yet healthy gets no new requests (drain) — so a new version that fails its health check never
+        serves, even before the front door's own checks notice; a node with a healthy instance gets
+        them again. `held` remembers what was set, so only changes reach HAProxy."""
+        serving = {t.node for t in tasks if t.desired == "running" and t.state == "running"}
+        changing = {t.node for t in tasks if t.node and (
+            (t.desired != "running" and t.state in ("running", "starting")) or
+            (t.desired == "running" and t.state in ("assigned", "accepted", "preparing", "ready", "starting")))}
+        for node in sorted(serving | changing):
+            state = "drain" if node in changing else "ready"
+            if held.get(node) != state:
+                held[node] = state
+                for door in self.doors.values():
+                    if door.running():
+                        door.set_state(site, node, state)
+
+    def release_update(self, site: str, held: dict[str, str]) -> None:
+        """After the update: the front doors' health checks alone decide again."""
+        for node, state in held.items():
+            if state != "ready":
+                for door in self.doors.values():
+                    if door.running():
+                        door.set_state(site, node, "ready")
+        held.clear()
 
     def ready(self, site: str, slot: int, timeout: float) -> None:
         """Out of drain, and wait until every front door's own health check has it UP: replacing

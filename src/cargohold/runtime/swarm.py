@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import docker
@@ -37,6 +37,17 @@ FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "p
 
 def service_name(fleet: str, site: str) -> str:
     return f"{fleet}_{site.replace('.', '-')}"[:63]
+
+
+def _failure(spec: ServiceSpec, seen: ObservedService) -> str:
+    """Why the new version's instances stopped, in Swarm's words, or the health check they failed."""
+    why = sorted({t.message for t in seen.tasks if t.version == spec.task_hash() and t.message
+                  and t.state in ("failed", "rejected", "shutdown", "complete")} - {"shutdown", "finished"})
+    if why:
+        return "; ".join(why)
+    if spec.health is not None:
+        return f"its instances did not stay healthy: health check {spec.health.http or spec.health.command}"
+    return seen.update_message or "its instances stopped"
 
 
 def _short(exc: Exception) -> str:
@@ -121,6 +132,7 @@ class SwarmRuntime:
                 image=container.get("Image", ""),
                 message=status.get("Err") or status.get("Message", ""),
                 current=(container.get("Labels") or {}).get(LABEL_TASK_HASH) == want_hash,
+                version=(container.get("Labels") or {}).get(LABEL_TASK_HASH, ""),
             ))
         update = row.get("UpdateStatus") or {}
         return ObservedService(
@@ -261,7 +273,8 @@ class SwarmRuntime:
             return seen.replicas
         return min(seen.replicas, len(cls.placeable([str(c) for c in constraints], swarm)))
 
-    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float, since: str = "") -> ObservedService:
+    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float, since: str = "",
+                       watch: Callable[[ObservedService], None] | None = None) -> ObservedService:
         """Until the service's current version runs on as many nodes as can take it. A rolled-back
         update is a failure (after the rollback has finished, so the old version serves again).
         `since`: the start time of the update before ours, whose outcome does not count."""
@@ -270,12 +283,14 @@ class SwarmRuntime:
             seen = swarm.service(spec.site)
             if seen is None:
                 raise RuntimeFailure(f"{spec.target}: the service disappeared")
+            if watch is not None:
+                watch(seen)
             stale = bool(since) and seen.update_started == since
             if seen.update_state in FAILED_UPDATE and not stale:
                 if seen.update_state == "rollback_started":
                     return None
-                raise RuntimeFailure(f"{spec.site}: the update failed and Swarm rolled it back: "
-                                     f"{seen.update_message or seen.update_state}")
+                raise RuntimeFailure(f"{spec.site}: the new version failed ({_failure(spec, seen)}) "
+                                     f"and Swarm rolled it back ({seen.update_state.replace('_', ' ')})")
             if seen.update_state == "updating" and not stale:
                 return None
             expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
@@ -283,7 +298,7 @@ class SwarmRuntime:
             return seen if expected and len(current) >= expected else None
 
         try:
-            done = wait_until(settled, timeout, f"{spec.site} to run its new version", interval=0.25)
+            done = wait_until(settled, timeout, f"{spec.site} to run its new version", interval=0.1)
             assert done is not None
             return done
         except Timeout as exc:
