@@ -49,7 +49,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         node_blocked = {}
         storage = {state.node: state for state in observed.nodes}
         swarm = swarm_actions(desired.swarm, observed.swarm, storage, mounting, blockers, warnings)
-        actions += swarm
+        excludes = [a for a in swarm if a.target.endswith(" exclude")]
+        actions = excludes + actions + [a for a in swarm if a not in excludes]
         swarm_targets = tuple(a.target for a in swarm)
     dirs = {d.relpath: d for d in observed.dirs}
     # site -> slot -> containers claiming that slot (normally exactly one)

@@ -47,28 +47,33 @@ def swarm_actions(
     for node in spec.nodes:
         seen = swarm.node(node.name)
         state = storage.get(node.name)
-        storage_ok = state is None or state.ok or node.name in mounting
-        if not storage_ok and state is not None:
+        broken = state is not None and not state.ok
+        have = dict(seen.labels) if seen is not None else {}
+        if broken and state is not None:
             warnings.append(f"node {node.name} gets no instances: storage at {state.root}: {state.reason}")
+            if have.get(spec.storage_label):
+                # First of all, before any repair is tried: nothing new may land there meanwhile.
+                actions.append(Action("update", f"swarm node {node.name} exclude",
+                                      f"remove {spec.storage_label}: storage at {state.root}: {state.reason}",
+                                      step=_labels_step(node.name, {}, [spec.storage_label])))
+                have.pop(spec.storage_label)
         if seen is not None and seen.state != "ready":
             warnings.append(f"node {node.name} is {seen.state} in the swarm: its instances run elsewhere if they can")
-        have = dict(seen.labels) if seen is not None else {}
-        want = dict(node.labels)
-        set_labels = {k: v for k, v in want.items() if have.get(k) != v}
-        if storage_ok and have.get(spec.storage_label) != "ok":
-            set_labels[spec.storage_label] = "ok"
-        remove = [spec.storage_label] if not storage_ok and spec.storage_label in have else []
-        if not set_labels and not remove:
+        set_labels = {k: v for k, v in node.labels if have.get(k) != v}
+        if (not broken or node.name in mounting) and have.get(spec.storage_label) != "ok":
+            set_labels[spec.storage_label] = "ok"  # after the mount, if one is planned; apply checks again
+        if not set_labels:
             continue
-        reasons = [f"set {k}={v}" for k, v in sorted(set_labels.items())] + [f"remove {k}" for k in remove]
-        if remove:
-            reasons.append("(storage not usable there)")
         after = init + tuple(a.target for a in actions if a.target == f"swarm node {node.name}")
         after += (mounting[node.name],) if node.name in mounting else ()
-        actions.append(Action("update", f"swarm node {node.name} labels", " ".join(reasons), after,
-                              step=Step("node-labels", (node.name, json.dumps({"set": set_labels, "remove": remove},
-                                                                              sort_keys=True)))))
+        actions.append(Action("update", f"swarm node {node.name} labels",
+                              " ".join(f"set {k}={v}" for k, v in sorted(set_labels.items())), after,
+                              step=_labels_step(node.name, set_labels, [])))
     return actions
+
+
+def _labels_step(node: str, set_labels: dict[str, str], remove: list[str]) -> Step:
+    return Step("node-labels", (node, json.dumps({"set": set_labels, "remove": remove}, sort_keys=True)))
 
 
 def service_action(spec: ServiceSpec, seen: ObservedService | None, after: tuple[str, ...]) -> Action | None:

@@ -10,7 +10,6 @@ from cargohold.errors import RuntimeFailure
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors, server_name
 from cargohold.model import Desired, ObservedInstance
-from cargohold.runtime.swarm import FAILED_UPDATE
 from cargohold.storage.glusterfs import GlusterStorage
 
 
@@ -81,7 +80,8 @@ class StatusReport:
 def swarm_problems(swarm: dict[str, Any]) -> list[str]:
     if not swarm["active"]:
         return [f"swarm: {swarm['problem']}"]
-    problems = [f"node {n['name']}: {n['state']} in the swarm" for n in swarm["nodes"] if n["state"] != "ready"]
+    problems = [f"node {n['name']}: {n['engine']}" for n in swarm["nodes"] if n["engine"]]
+    problems += [f"node {n['name']}: {n['state']} in the swarm" for n in swarm["nodes"] if n["state"] != "ready"]
     problems += [f"node {n['name']}: {n['availability']} (no instances until `cargohold node undrain`)"
                  for n in swarm["nodes"] if n["state"] == "ready" and n["availability"] != "active"]
     problems += [f"node {n['name']}: excluded: {n['excluded']}" for n in swarm["nodes"] if n["excluded"]]
@@ -89,7 +89,7 @@ def swarm_problems(swarm: dict[str, Any]) -> list[str]:
     for svc in swarm["services"]:
         if svc["running"] < svc["instances"]:
             problems.append(f"site {svc['site']}: {svc['running']} of {svc['instances']} instances running")
-        if svc["update_state"] in FAILED_UPDATE:
+        if svc["update_state"] in ("paused", "rollback_paused"):
             problems.append(f"site {svc['site']}: last update {svc['update_state']}: {svc['update_message']}")
     problems += [f"site {site}: no service" for site in swarm["missing"]]
     return problems
@@ -108,7 +108,8 @@ def _swarm_report(report: StatusReport, desired: Desired, backends: Backends, ad
             excluded = f"storage at {state.root}: {state.reason}"
         elif state is not None and label != "ok":
             excluded = "storage label not set yet (run apply)"
-        nodes.append({"name": node.name, "state": node.state, "availability": node.availability,
+        engine = backends.swarm.engine_problem(node.name) if node.name in desired.nodes else ""
+        nodes.append({"name": node.name, "state": node.state, "availability": node.availability, "engine": engine,
                       "address": node.address, "manager": node.manager, "excluded": excluded,
                       "labels": dict(node.labels)})
     services = []

@@ -37,7 +37,8 @@ def test_dev_setup_runs_under_compose_and_serves_the_site(fleet: FleetFixture, t
         assert get(f"http://127.0.0.1:{PORT}/")[1].startswith(b"DEV COPY of dev.example.com")
         assert upload(f"http://127.0.0.1:{PORT}", "dev.txt", b"from dev") == 201
         assert (workdir / "files" / "dev.txt").read_bytes() == b"from dev"
-        assert "dev.txt" in (workdir / "logs" / "access.log").read_text()
+        log = workdir / "logs" / "access.log"
+        wait_until(lambda: log.exists() and "dev.txt" in log.read_text(), 10, "the access log line")
         status = subprocess.run([*make, "status"], env=env, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "Up" in status.stdout
     finally:

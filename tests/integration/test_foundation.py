@@ -6,6 +6,7 @@ import os
 import threading
 import time
 
+from cargohold.wait import wait_until
 from conftest import FleetFixture, demo_site
 from http_helpers import get, upload
 
@@ -36,8 +37,9 @@ def test_apply_brings_up_two_healthy_instances_sharing_storage(fleet: FleetFixtu
     stored = fleet.root / "files" / DOMAIN / "logo.png"
     assert stored.read_bytes() == b"\x89PNG fake"
     assert (os.stat(stored).st_uid, os.stat(stored).st_gid) == (33, 33)
-    # the access log lands in the site's log area too
-    assert "logo.png" in (fleet.root / "logs" / DOMAIN / "access.log").read_text()
+    # the access log lands in the site's log area too (written by the app's log thread)
+    log = fleet.root / "logs" / DOMAIN / "access.log"
+    wait_until(lambda: log.exists() and "logo.png" in log.read_text(), 10, "the access log line")
 
 
 def test_second_apply_changes_nothing(fleet: FleetFixture):

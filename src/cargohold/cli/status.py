@@ -40,9 +40,9 @@ def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
 
 
 def render_swarm(out: Output, swarm: dict[str, Any]) -> None:
-    out.table("Swarm nodes", ["node", "address", "state", "availability", "role", "excluded"],
-              [[n["name"], n["address"], n["state"], n["availability"], "manager" if n["manager"] else "worker",
-                n["excluded"] or "-"] for n in swarm["nodes"]])
+    out.table("Swarm nodes", ["node", "address", "state", "engine", "availability", "role", "excluded"],
+              [[n["name"], n["address"], n["state"], "NOT ANSWERING" if n["engine"] else "ok", n["availability"],
+                "manager" if n["manager"] else "worker", n["excluded"] or "-"] for n in swarm["nodes"]])
     out.table("Swarm services", ["site", "running / desired", "tasks (slot@node: state)", "last update"],
               [[s["site"], f"{s['running']} / {s['instances']}",
                 " ".join(f"{t['slot']}@{t['node'] or '-'}:{t['state']}" for t in s["tasks"]),

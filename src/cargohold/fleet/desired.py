@@ -60,6 +60,13 @@ def swarm_spec(fleet: Fleet) -> SwarmSpec:
     )
 
 
+def update_delay(fleet: Fleet, site: Site) -> float:
+    if site.update.delay is not None:
+        return site.update.delay
+    door = fleet.frontdoor
+    return 0.0 if door is None else door.check_interval * (door.rise + 1)
+
+
 def swarm_site_spec(fleet: Fleet, site: Site) -> SiteSpec:
     """One Swarm service: every instance on a node of its own, only where the storage guard allows."""
     base = site_spec(site, tuple(n.name for n in fleet.nodes))
@@ -81,7 +88,8 @@ def swarm_site_spec(fleet: Fleet, site: Site) -> SiteSpec:
         user=first.user,
         health=first.health,
         constraints=tuple(constraints),
-        update=UpdatePolicy(policy.parallelism, policy.delay, order, policy.monitor, policy.failure_action),
+        update=UpdatePolicy(policy.parallelism, update_delay(fleet, site), order, policy.monitor,
+                            policy.failure_action),
         stop_grace=site.stop_grace,
         cpus=site.resources.cpus if site.resources else None,
         memory=site.resources.memory_bytes if site.resources else None,

@@ -299,7 +299,9 @@ class UpdatePolicy(Model):
     """How Swarm rolls a new version out (runtime swarm); every field is passed to Swarm explicitly."""
 
     parallelism: int = Field(1, ge=1, le=64)
-    delay: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    # Between two instances. Default: long enough for the front doors' health checks to see the
+    # new instance UP (check_interval x (rise + 1)) before the next one stops; 0 without front doors.
+    delay: Annotated[float, Field(ge=0, le=3600)] | None = None
     # auto is stop-first: instances share the site's port on a node (host networking), so a new one
     # must not start where an old one still drains. start-first needs a spare node (moby#40797) and a
     # delay of at least the site's stop_grace.
@@ -514,7 +516,7 @@ def _check_swarm(fleet: Fleet) -> None:
             if len(eligible) <= site.instances:
                 raise ValueError(f"site {site.domain}: update.order start-first needs a spare eligible node "
                                  f"({site.instances} instances on {len(eligible)} nodes stalls: moby#40797)")
-            if site.update.delay < site.stop_grace:
+            if (site.update.delay or 0) < site.stop_grace:
                 raise ValueError(
                     f"site {site.domain}: update.order start-first needs update.delay >= stop_grace "
                     f"({site.stop_grace:g}s): the next new instance may land where an old one still holds the port")

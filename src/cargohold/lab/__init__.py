@@ -69,7 +69,7 @@ class Lab:
         return SwarmLab(self.home / "swarm", LabNetwork(self.home, self.net))
 
     def up(self, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0, web: int = 1,
-           swarm: bool = False) -> list[str]:
+           swarm: bool = False, write_fleet: bool = True) -> list[str]:
         """Start (or restart what died of) the lab. With storage > 0: that many glusterd on
         127.1.1.N and a fleet file ($LAB/fleet.yml) whose web nodes mount one replicated volume.
         With swarm: `web` engines, each a host of its own, in one swarm, and a registry with the
@@ -88,7 +88,7 @@ class Lab:
                 images = [ensure_demo_image(client, v) for v in demo_versions]
             finally:
                 client.close()
-        if storage and not self.fleet_file.exists():
+        if storage and write_fleet and not self.fleet_file.exists():
             text = self.swarm_fleet_yaml(storage, web) if swarm else self.fleet_yaml(storage, web)
             self.fleet_file.write_text(text)
         return images

@@ -85,7 +85,8 @@ class SwarmRuntime:
         nodes = self._nodes()
         names = {n.name for n in nodes}
         by_id = {n.node_id: n.name for n in nodes}
-        services = tuple(self._service(fleet, row, by_id) for row in self._call(
+        down = {n.name for n in nodes if n.state != "ready"}
+        services = tuple(self._service(row, by_id, down) for row in self._call(
             "listing services", self.manager.api.services, filters={"label": f"{LABEL_FLEET}={fleet}"}))
         return ObservedSwarm(
             active=True,
@@ -112,7 +113,7 @@ class SwarmRuntime:
                 found[node.name] = node
         return tuple(sorted(found.values(), key=lambda n: n.name))
 
-    def _service(self, fleet: str, row: Mapping[str, Any], node_names: Mapping[str, str]) -> ObservedService:
+    def _service(self, row: Mapping[str, Any], node_names: Mapping[str, str], down: set[str]) -> ObservedService:
         spec = row["Spec"]
         labels = spec.get("Labels") or {}
         try:
@@ -124,10 +125,12 @@ class SwarmRuntime:
         for task in self._call("listing tasks", self.manager.api.tasks, filters={"service": row["ID"]}):
             container = task["Spec"].get("ContainerSpec", {})
             status = task.get("Status", {})
+            node = node_names.get(task.get("NodeID", ""), "")
             tasks.append(ObservedTask(
                 slot=int(task.get("Slot") or 0),
-                node=node_names.get(task.get("NodeID", ""), ""),
-                state=status.get("State", "unknown"),
+                node=node,
+                # Swarm keeps reporting the last state a lost node sent: it runs nothing we can count on.
+                state="node-down" if node in down else status.get("State", "unknown"),
                 desired=task.get("DesiredState", "unknown"),
                 image=container.get("Image", ""),
                 message=status.get("Err") or status.get("Message", ""),
@@ -146,6 +149,21 @@ class SwarmRuntime:
             update_started=update.get("StartedAt", ""),
             tasks=tuple(sorted(tasks, key=lambda t: (t.slot, t.desired != "running"))),
         )
+
+    def engine_problem(self, node: str, timeout: float = 2.0) -> str:
+        """Empty when the node's own engine answers; Swarm notices a lost node only after heartbeats."""
+        url = self.engines.engines[node]
+        try:
+            client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
+        except docker.errors.DockerException as exc:
+            return f"engine at {url} not answering: {_short(exc)}"
+        try:
+            client.ping()
+            return ""
+        except docker.errors.DockerException as exc:
+            return f"engine at {url} not answering: {_short(exc)}"
+        finally:
+            client.close()
 
     # -- the swarm and its nodes -----------------------------------------------------------
 

@@ -6,6 +6,7 @@ Listens on $PORT, as every cargohold instance does.
 """
 
 import os
+import queue
 import signal
 import socket
 import sys
@@ -116,10 +117,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
-        line = f"{self.client_address[0]} - [{stamp}] {fmt % args} instance={INSTANCE}\n"
+        try:
+            LOG_LINES.put_nowait(f"{self.client_address[0]} - [{stamp}] {fmt % args} instance={INSTANCE}\n")
+        except queue.Full:
+            sys.stderr.write("access log behind: line dropped\n")
+
+
+# The access log is written by a thread of its own (buffered, like nginx's `buffer=`): a storage pause
+# delays the log, never a response, and the health check keeps answering.
+LOG_LINES = queue.Queue(maxsize=100000)
+
+
+def write_log():
+    while True:
+        lines = [LOG_LINES.get()]
+        while not LOG_LINES.empty() and len(lines) < 1000:
+            lines.append(LOG_LINES.get_nowait())
         try:
             with open(os.path.join(LOG_DIR, "access.log"), "a") as fh:
-                fh.write(line)
+                fh.write("".join(lines))
         except OSError as exc:
             sys.stderr.write(f"cannot write access log: {exc}\n")
 
@@ -138,6 +154,7 @@ def main():
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=write_log, daemon=True).start()
     server.serve_forever()
     server.socket.close()
     end = time.monotonic() + 5

@@ -1,0 +1,314 @@
+"""runtime swarm: sites as Swarm services across three real engines (each a host of its own in a
+network namespace), with a real registry, real GlusterFS mounts and real front doors.
+
+Site A (www.example.com) may run on web1 and web2 only (placement label), so it has the issue's
+two-node shape; site B (b.example.com) may run anywhere, for node drain on three nodes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+
+from cargohold.lab import Lab
+from cargohold.lab.daemon import pids_naming, read_pid, stop_pid, unmount_all_below
+from cargohold.lab.swarm import push_image
+from cargohold.nodes.local import LocalExecutor
+from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.wait import wait_until
+from conftest import run_cli
+
+A, B = "www.example.com", "b.example.com"
+VOLUME = "swarm"
+DOOR_HTTP = 22150  # web1's front door; web2's is 22151, web3's 22152
+PING_TIMEOUT = 5
+
+
+@dataclass
+class SwarmFixture:
+    lab: Lab
+    fleet_file: Path
+    registry: str
+    client: docker.DockerClient  # the manager (web1)
+
+    def cli(self, *args: str):
+        return run_cli("-f", str(self.fleet_file), *args)
+
+    def door(self, node: int) -> str:
+        return f"http://127.0.0.1:{DOOR_HTTP + node - 1}"
+
+    def mount(self, node: int) -> Path:
+        return self.lab.swarm.node_home(node) / "storage"
+
+    def tasks(self, site: str) -> list[tuple[int, str, str]]:
+        """(slot, node, image) of the tasks Swarm runs (desired and actual state running)."""
+        service = f"swarmlab_{site.replace('.', '-')}"
+        nodes = {n.id: n.attrs["Description"]["Hostname"] for n in self.client.nodes.list()}
+        down = {n.attrs["Description"]["Hostname"] for n in self.client.nodes.list()
+                if n.attrs["Status"]["State"] != "ready"}
+        out = []
+        for t in self.client.services.get(service).tasks(filters={"desired-state": "running"}):
+            node = nodes.get(t.get("NodeID", ""), "")
+            if t["Status"]["State"] == "running" and node not in down:
+                out.append((t["Slot"], node, t["Spec"]["ContainerSpec"]["Image"]))
+        return sorted(out)
+
+    def status(self) -> dict:
+        return run_cli("-f", str(self.fleet_file), "status", "--json", "--no-usage").json()
+
+
+@pytest.fixture(scope="module")
+def swarm(lab: Lab) -> Iterator[SwarmFixture]:
+    try:
+        images = lab.up(storage=3, web=3, swarm=True, write_fleet=False)
+    except Exception as exc:  # the lab is required: fail loudly with the reason, never skip
+        pytest.fail(f"the swarm lab could not start in {lab.home}: {exc}", pytrace=False)
+    registry = lab.swarm.registry.address
+    client = docker.DockerClient(base_url=lab.swarm.engine(1).url, version="auto", timeout=60)
+    # A version whose health check fails (and says so in X-Version), pushed like any CI build.
+    client.images.build(fileobj=io.BytesIO(b"FROM cargohold-demo:2\nENV DEMO_UNHEALTHY=1 DEMO_VERSION=bad\n"),
+                        tag="cargohold-demo:bad")
+    push_image(client, "cargohold-demo:bad", f"{registry}/cargohold-demo:bad")
+    data = json.loads(lab.swarm_fleet_yaml(3, 3, volume=VOLUME).split("\n", 1)[1])
+    data["fleet"] = "swarmlab"
+    data["frontdoor"].update(http=f"127.0.0.1:{DOOR_HTTP}", https="127.0.0.1:22160", check_interval=0.5)
+    for i, node in enumerate(data["nodes"], start=1):
+        node.update(frontdoor_http=f"127.0.0.1:{DOOR_HTTP + i - 1}", frontdoor_https=f"127.0.0.1:{22159 + i}")
+        if i <= 2:
+            node["labels"] = {"pair": "ab"}
+    site = data["sites"][0]
+    site.update(port=22100, image=images[0])
+    site["health"].update(interval=0.5)
+    site["update"] = {"monitor": 2}
+    site_b = {**site, "domain": B, "port": 22110, "aliases": [], "update": {"monitor": 2}}
+    site["placement"] = {"pair": "ab"}
+    data["sites"] = [site, site_b]
+    fleet_file = lab.home / "swarm-fleet.yml"
+    fleet_file.write_text(json.dumps(data, indent=2))
+    fixture = SwarmFixture(lab, fleet_file, registry, client)
+    result = fixture.cli("apply")
+    if result.code != 0:
+        pytest.fail(f"apply of the swarm lab failed: {result.err}", pytrace=False)
+    yield fixture
+    client.close()
+
+
+@dataclass
+class Poller:
+    """Bounded clients through one front door: GET / (recording X-Version) and, optionally, uploads."""
+
+    url: str
+    host: str
+    uploads: bool = False
+    workers: int = 3
+    seconds: float = 120
+    timeout: float = 30  # above the storage pause of a hung node: a stalled request is not a failed one
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    versions: set[str] = field(default_factory=set)
+    acked: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(self.workers)]
+
+    def run(self, n: int) -> None:
+        deadline = time.monotonic() + self.seconds
+        i = 0
+        while not self.stop.is_set() and time.monotonic() < deadline and i < 5000:
+            i += 1
+            upload = self.uploads and i % 2 == 0
+            name, body = f"p{os.getpid()}-{id(self)}-{n}-{i}.bin", os.urandom(512)
+            req = urllib.request.Request(self.url + (f"/upload/{name}" if upload else "/"),
+                                         data=body if upload else None, method="POST" if upload else "GET",
+                                         headers={"Host": self.host})
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    resp.read()
+                    code, version = resp.status, resp.headers.get("X-Version", "?")
+            except urllib.error.HTTPError as exc:
+                code, version = exc.code, "?"
+            except OSError as exc:
+                code, version = 0, str(exc)
+            with self.lock:
+                if code in (200, 201):
+                    self.ok += 1
+                    if upload:
+                        self.acked[name] = body
+                    else:
+                        self.versions.add(version)
+                else:
+                    self.failed.append(f"{'POST' if upload else 'GET'} {code} {version}")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Poller:
+        for t in self.threads:
+            t.start()
+        wait_until(lambda: self.ok >= 3, 30, "the poller's first answers")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+
+def assert_uploads_stored(swarm: SwarmFixture, *pollers: Poller, site: str = A) -> int:
+    count = 0
+    for poller in pollers:
+        for name, body in poller.acked.items():
+            assert (swarm.mount(3) / "files" / site / name).read_bytes() == body, f"acknowledged {name} lost"
+            count += 1
+    return count
+
+
+def test_two_instances_on_two_nodes_and_an_upload_through_one_door_is_served_by_another(swarm: SwarmFixture):
+    tasks = swarm.tasks(A)
+    assert len(tasks) == 2 and {node for _, node, _ in tasks} == {"web1", "web2"}, tasks
+    assert len({node for _, node, _ in swarm.tasks(B)}) == 2
+    body = os.urandom(1000)
+    req = urllib.request.Request(swarm.door(1) + "/upload/via-web1.bin", data=body, method="POST",
+                                 headers={"Host": A})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 201
+    req = urllib.request.Request(swarm.door(2) + "/sites/default/files/via-web1.bin", headers={"Host": A})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.read() == body
+    # Every node's mount sees it: it is on the replicated volume, not on a node.
+    assert all((swarm.mount(i) / "files" / A / "via-web1.bin").read_bytes() == body for i in (1, 2, 3))
+    plan = swarm.cli("plan", "--json").json()
+    assert plan["actions"] == [], plan["actions"]
+    status = swarm.cli("status", "--no-usage")
+    assert status.code == 0, status.out + status.err
+    assert "2 / 2" in status.out
+
+
+def test_deploy_rolls_out_with_zero_failed_requests_and_a_failing_image_is_rolled_back(swarm: SwarmFixture):
+    v2, bad = f"{swarm.registry}/cargohold-demo:2", f"{swarm.registry}/cargohold-demo:bad"
+    with Poller(swarm.door(1), A, uploads=True) as p1, Poller(swarm.door(2), A, uploads=True) as p2:
+        result = swarm.cli("deploy", A, v2)
+        time.sleep(1)
+    assert result.code == 0, result.err
+    assert {image for _, _, image in swarm.tasks(A)} == {v2}
+    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed)
+    assert {"1", "2"} >= p1.versions | p2.versions
+    assert assert_uploads_stored(swarm, p1, p2) > 10
+
+    with Poller(swarm.door(1), A) as p1, Poller(swarm.door(2), A) as p2:
+        result = swarm.cli("deploy", A, bad)
+        time.sleep(1)
+    assert result.code == 1
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "rolled back" in errors[0] and "health check /healthz" in errors[0], result.err
+    assert json.loads(swarm.fleet_file.read_text())["sites"][0]["image"] == v2
+    assert {image for _, _, image in swarm.tasks(A)} == {v2}
+    # The old version served throughout: no failed request, and the failing one never answered.
+    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed)
+    assert p1.versions | p2.versions == {"2"}
+    assert swarm.cli("plan", "--json").json()["actions"] == []
+
+
+def test_node_drain_moves_instances_with_zero_failed_requests(swarm: SwarmFixture):
+    node = next(node for _, node, _ in swarm.tasks(B))
+    with Poller(swarm.door(1), B, uploads=True) as p1, Poller(swarm.door(3), B, uploads=True) as p3:
+        result = swarm.cli("node", "drain", node)
+        time.sleep(1)
+    assert result.code == 0, result.err
+    assert p1.failed == [] and p3.failed == [], (p1.failed, p3.failed)
+    assert assert_uploads_stored(swarm, p1, p3, site=B) > 10
+    tasks = swarm.tasks(B)
+    assert len(tasks) == 2 and node not in {n for _, n, _ in tasks}, tasks
+    assert all(n != node for _, n, _ in swarm.tasks(A))
+    status = swarm.status()
+    assert f"node {node}: drain (no instances until `cargohold node undrain`)" in status["degraded"]
+    result = swarm.cli("node", "undrain", node)
+    assert result.code == 0, result.err
+    # Site A (web1 and web2 only) had to shrink if its node was drained; it comes back by itself.
+    wait_until(lambda: len(swarm.tasks(A)) == 2, 60, "site A back at 2 instances")
+    assert swarm.cli("status", "--no-usage").code == 0
+
+
+def test_a_node_whose_storage_is_gone_gets_no_instances(swarm: SwarmFixture):
+    mountpoint = swarm.mount(2)
+    unmount_all_below(mountpoint)
+    for pid in pids_naming(mountpoint):  # the FUSE client does not always exit on umount
+        stop_pid(pid, grace=5)
+    try:
+        status = swarm.status()
+        assert any(r.startswith(f"node web2: excluded: storage at {mountpoint}") for r in status["degraded"]), status
+        # The mount point cannot be mounted (a file sits there): apply takes web2 out first, then fails.
+        mountpoint.rmdir()
+        mountpoint.write_text("not a directory")
+        result = swarm.cli("apply")
+        assert result.code == 1 and "web2" in result.err
+        wait_until(lambda: [n for _, n, _ in swarm.tasks(A)] == ["web1"], 30, "site A only on web1")
+        labels = swarm.client.nodes.get("web2").attrs["Spec"]["Labels"]
+        assert "cargohold.storage.swarmlab" not in labels
+        status = swarm.status()
+        assert any(r.startswith("node web2: excluded: storage at") for r in status["degraded"])
+        assert f"site {A}: 1 of 2 instances running" in status["degraded"]
+        time.sleep(3)  # Swarm keeps trying to place it: nothing may land on web2
+        assert [n for _, n, _ in swarm.tasks(A)] == ["web1"]
+    finally:
+        if mountpoint.is_file():
+            mountpoint.unlink()
+    result = swarm.cli("apply")
+    assert result.code == 0, result.err
+    wait_until(lambda: sorted(n for _, n, _ in swarm.tasks(A)) == ["web1", "web2"], 60, "site A back on web2")
+    assert swarm.cli("status", "--no-usage").code == 0
+
+
+def test_a_killed_node_costs_no_request_and_its_instance_comes_back_by_itself(swarm: SwarmFixture):
+    assert sorted(n for _, n, _ in swarm.tasks(A)) == ["web1", "web2"]
+    engine = swarm.lab.swarm.engine(2)
+    with Poller(swarm.door(1), A, workers=4) as poller:
+        killed = time.monotonic()
+        engine.kill()
+
+        def reported() -> bool:
+            return any(r.startswith("node web2:") for r in swarm.status()["degraded"])
+
+        wait_until(reported, 10, "status to report web2", interval=0.1)
+        seen_after = time.monotonic() - killed
+        time.sleep(3)
+    assert seen_after <= 5, f"status reported the lost node after {seen_after:.1f}s"
+    assert poller.failed == [], poller.failed
+    assert [n for _, n, _ in swarm.tasks(A)] == ["web1"]
+    engine.start()  # the machine is back; no cargohold command runs
+    wait_until(lambda: sorted(n for _, n, _ in swarm.tasks(A)) == ["web1", "web2"], 90,
+               "site A back on web1 and web2")
+    wait_until(lambda: swarm.cli("status", "--no-usage").code == 0, 30, "status to be clean again")
+
+
+def test_a_hung_storage_node_pauses_uploads_on_both_web_nodes_but_loses_none(swarm: SwarmFixture):
+    server = swarm.lab.glusterd(2)
+    cli = GlusterCLI(LocalExecutor("s1"), str(swarm.lab.glusterd(1).socket), timeout=20)
+    brick = next(b.pid for b in cli.volume_status(VOLUME) if b.path.startswith(str(server.brick_root)))
+    glusterd = read_pid(server.pidfile)
+    assert glusterd is not None
+    with Poller(swarm.door(1), A, uploads=True) as p1, Poller(swarm.door(2), A, uploads=True) as p2:
+        time.sleep(1)
+        for pid in (brick, glusterd):
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(2 * PING_TIMEOUT + 2)
+        finally:
+            for pid in (brick, glusterd):
+                os.kill(pid, signal.SIGCONT)
+        time.sleep(3)
+    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed)
+    assert assert_uploads_stored(swarm, p1, p2) > 10
+    wait_until(lambda: sum(cli.heal_count(VOLUME).values()) == 0, 120, "heal backlog to reach zero", interval=1)
