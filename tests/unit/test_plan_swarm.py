@@ -1,0 +1,123 @@
+"""plan() for runtime swarm: the swarm itself, node labels (the storage guard), one service per site."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cargohold.fleet.desired import desired_state
+from cargohold.fleet.schema import Fleet
+from cargohold.model import (
+    Desired,
+    Observed,
+    ObservedDir,
+    ObservedService,
+    ObservedSwarm,
+    StorageState,
+    SwarmNode,
+)
+from cargohold.plan import plan
+
+LABEL = "cargohold.storage.p"
+
+
+def fleet(instances: int = 2, image: str = "reg:5000/a:1", create: bool = True, **site: object) -> Desired:
+    return desired_state(Fleet.model_validate({
+        "fleet": "p",
+        "runtime": "swarm",
+        "swarm": {"create": create},
+        "storage": {"backend": "local", "root": "/srv"},
+        "nodes": [{"name": f"web{i}", "engine": f"unix:///run/w{i}.sock", "address": f"10.0.0.{i}",
+                   **({"labels": {"zone": "a"}} if i < 3 else {})} for i in (1, 2, 3)],
+        "frontdoor": {"http": "127.0.0.1:18000", "check_interval": 1, "rise": 2},
+        "sites": [{"domain": "a.example.com", "image": image, "port": 20000, "instances": instances,
+                   "writable": {"/w": "files"}, **site}],
+    }))
+
+
+def node(name: str, labels: dict[str, str] | None = None, state: str = "ready") -> SwarmNode:
+    return SwarmNode(name, f"id-{name}", state, "active", "", name == "web1",
+                     tuple(sorted((labels if labels is not None else {LABEL: "ok"}).items())))
+
+
+def world(desired: Desired, swarm: ObservedSwarm, nodes: tuple[StorageState, ...] = ()) -> Observed:
+    dirs = tuple(ObservedDir(d.relpath, True, d.uid, d.gid, d.mode) for s in desired.sites for d in s.dirs)
+    return Observed((), dirs, StorageState("/srv", True), nodes=nodes, swarm=swarm)
+
+
+def running(desired: Desired, **changes: object) -> ObservedService:
+    spec = desired.sites[0].service
+    assert spec is not None
+    seen = ObservedService(spec.site, "svc1", spec.replicas, spec.config_hash(), spec.config())
+    return dataclasses.replace(seen, **changes)
+
+
+def steps(p) -> list[tuple[str, str]]:
+    return [(a.kind, a.target) for a in p.actions if not a.target.startswith("frontdoor")]
+
+
+def test_a_new_swarm_is_created_joined_labelled_then_the_service_created():
+    desired = fleet()
+    p = plan(desired, world(desired, ObservedSwarm(active=False, problem="inactive")))
+    assert steps(p) == [
+        ("create", "swarm web1"), ("create", "swarm node web2"), ("create", "swarm node web3"),
+        ("update", "swarm node web1 labels"), ("update", "swarm node web2 labels"),
+        ("update", "swarm node web3 labels"), ("create", "service a.example.com")]
+    service = next(a for a in p.actions if a.service is not None)
+    assert {"swarm web1", "swarm node web1 labels"} <= set(service.after)
+
+
+def test_without_create_a_missing_swarm_blocks():
+    desired = fleet(create=False)
+    p = plan(desired, world(desired, ObservedSwarm(active=False, problem="its engine's swarm state is inactive")))
+    assert any("set swarm.create: true" in b for b in p.blockers)
+
+
+def test_converged_swarm_plans_nothing():
+    desired = fleet()
+    swarm = ObservedSwarm(True, (node("web1", {"zone": "a", LABEL: "ok"}), node("web2", {"zone": "a", LABEL: "ok"}),
+                                 node("web3")), (running(desired),))
+    assert plan(desired, world(desired, swarm)).actions == ()
+
+
+def test_a_node_whose_storage_is_gone_is_excluded_first_and_gets_no_label_back():
+    desired = fleet()
+    swarm = ObservedSwarm(True, (node("web1", {"zone": "a", LABEL: "ok"}), node("web2", {"zone": "a", LABEL: "ok"}),
+                                 node("web3")), (running(desired),))
+    broken = StorageState("/srv", False, "storage not mounted at /srv", node="web2")
+    p = plan(desired, world(desired, swarm, (broken,)))
+    assert steps(p)[0] == ("update", "swarm node web2 exclude")
+    assert "swarm node web2 labels" not in {a.target for a in p.actions}
+    assert any("web2 gets no instances" in w for w in p.warnings)
+
+
+def test_image_and_count_changes_are_one_rolling_update_and_scaling_keeps_the_task_hash():
+    old = fleet()
+    swarm = ObservedSwarm(True, (node("web1", {"zone": "a", LABEL: "ok"}), node("web2", {"zone": "a", LABEL: "ok"}),
+                                 node("web3")), (running(old),))
+    new = fleet(image="reg:5000/a:2")
+    [action] = [a for a in plan(new, world(new, swarm)).actions if a.service is not None]
+    assert action.kind == "update" and "image changed: reg:5000/a:1 -> reg:5000/a:2" in action.reason
+    scaled = fleet(instances=3)
+    [action] = [a for a in plan(scaled, world(scaled, swarm)).actions if a.service is not None]
+    assert "instances changed: 2 -> 3" in action.reason
+    assert scaled.sites[0].service.task_hash() == old.sites[0].service.task_hash()  # type: ignore[union-attr]
+
+
+def test_a_paused_update_is_redeployed_and_a_removed_site_loses_its_service():
+    desired = fleet()
+    nodes = (node("web1", {"zone": "a", LABEL: "ok"}), node("web2", {"zone": "a", LABEL: "ok"}), node("web3"))
+    swarm = ObservedSwarm(True, nodes, (running(desired, update_state="rollback_paused", update_message="x"),))
+    [action] = plan(desired, world(desired, swarm)).actions
+    assert action.kind == "update" and "redeploy" in action.reason
+    gone = dataclasses.replace(running(desired), site="old.example.com")
+    swarm = ObservedSwarm(True, nodes, (running(desired), gone))
+    assert steps(plan(desired, world(desired, swarm))) == [("remove", "service old.example.com")]
+
+
+def test_defaults_stop_first_with_a_delay_the_front_doors_can_follow():
+    spec = fleet().sites[0].service
+    assert spec is not None
+    assert spec.update.order == "stop-first" and spec.update.delay == 3.0  # check_interval x (rise + 1)
+    assert spec.constraints == (f"node.labels.{LABEL}==ok",)
+    placed = fleet(placement={"zone": "a"}).sites[0].service
+    assert placed is not None and placed.constraints[1] == "node.labels.zone==a"
