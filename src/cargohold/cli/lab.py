@@ -52,12 +52,16 @@ def lab_down() -> None:
 @lab_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def lab_status(as_json: bool) -> int:
-    """Is the lab engine running?"""
+    """Are the lab's engines running (the main one, or each swarm node's)?"""
     lab = Lab.from_env()
-    running = lab.engine.running()
+    engines = {"main": lab.engine} if not lab.swarm.indexes() else {}
+    engines.update({f"web{i}": lab.swarm.engine(i) for i in lab.swarm.indexes()})
+    running = {name: engine.running() for name, engine in engines.items()}
     out = Output(as_json)
     if as_json:
-        out.json({"lab": str(lab.home), "engine": lab.engine.url, "running": running})
+        out.json({"lab": str(lab.home), "engines": {name: {"url": engine.url, "running": running[name]}
+                                                     for name, engine in engines.items()}})
     else:
-        out.line(f"lab {lab.home}: engine {'running' if running else 'not running'} ({lab.engine.url})")
-    return 0 if running else 1
+        for name, engine in engines.items():
+            out.line(f"lab {lab.home}: {name} engine {'running' if running[name] else 'NOT running'} ({engine.url})")
+    return 0 if running and all(running.values()) else 1

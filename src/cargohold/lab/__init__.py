@@ -75,7 +75,8 @@ class Lab:
         With swarm: `web` engines, each a host of its own, in one swarm, and a registry with the
         demo images; the fleet file then uses runtime swarm."""
         self._claim()
-        self.engine.start()
+        if not swarm:
+            self.engine.start()
         self.storage_root.mkdir(exist_ok=True)
         for i in range(1, storage + 1):
             self.glusterd(i).start()
