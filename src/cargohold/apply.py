@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from cargohold.backends import Backends, observe
-from cargohold.errors import ApplyFailed, RuntimeFailure, StorageError
+from cargohold.errors import ApplyFailed, CargoholdError, RuntimeFailure, StorageError
 from cargohold.model import Action, Desired, InstanceSpec, Plan
 from cargohold.plan import plan as make_plan
+from cargohold.runtime.swarm import Rollout, RolloutFailed
 from cargohold.storage.glusterfs import GlusterStorage
 from cargohold.wait import Timeout, wait_until
 
@@ -22,17 +24,48 @@ def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report 
     _preflight(plan, desired, backends)
     planned = {a.target for a in plan.actions}
     finished: set[str] = set()
+    # Swarm services converge on their own: every site's rollout is started, then waited for
+    # together, before anything that depends on one of them (10 sites take the time of one).
+    rollouts: list[Rollout] = []
+
+    def stopped(target: str, exc: CargoholdError, done: int) -> CargoholdError:
+        left = len(plan.actions) - done - 1
+        kind = RuntimeFailure if isinstance(exc, RolloutFailed) else type(exc)
+        return kind(f"{exc}\napply stopped at {target}; {left} later action(s) not run")
+
+    def wait_for_rollouts(done: int) -> None:
+        if not rollouts:
+            return
+        assert backends.swarm is not None
+        try:
+            backends.swarm.wait_rollouts(desired.fleet, rollouts)
+        except RolloutFailed as exc:
+            raise stopped(exc.rollout.target, exc, done) from None
+        except RuntimeFailure as exc:
+            raise stopped(rollouts[0].target, exc, done) from None
+        finally:
+            if backends.frontdoors is not None:
+                for rollout in rollouts:
+                    backends.frontdoors.release_update(rollout.spec.site)
+        finished.update(r.target for r in rollouts)
+        rollouts.clear()
+
     for done, action in enumerate(plan.actions):
+        if any(dep == r.target for r in rollouts for dep in action.after):
+            wait_for_rollouts(done - 1)
         missing = [dep for dep in action.after if dep in planned and dep not in finished]
         if missing:  # plan() orders actions after their dependencies; this guards against a bad plan
             raise ApplyFailed(f"{action.target}: runs before {', '.join(missing)}")
         report(f"{action.kind} {action.target}: {action.reason}")
         try:
-            _execute(action, desired, backends, report)
+            rollout = _execute(action, desired, backends, report)
         except (RuntimeFailure, StorageError) as exc:
-            left = len(plan.actions) - done - 1
-            raise type(exc)(f"{exc}\napply stopped at {action.target}; {left} later action(s) not run") from None
-        finished.add(action.target)
+            raise stopped(action.target, exc, done) from None
+        if rollout is not None:
+            rollouts.append(rollout)
+        else:
+            finished.add(action.target)
+    wait_for_rollouts(len(plan.actions) - 1)
 
     remaining = make_plan(desired, observe(desired, backends))
     if remaining.actions or remaining.blockers:
@@ -54,28 +87,28 @@ def _preflight(plan: Plan, desired: Desired, backends: Backends) -> None:
         backends.runtime.ensure_image(node, image)
 
 
-def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> None:
+def _execute(action: Action, desired: Desired, backends: Backends, report: Report) -> Rollout | None:
+    """Run one action; a Swarm service's create or update returns the rollout to wait for."""
     if action.step is not None and action.step.op == "frontdoor-sync":
         assert backends.frontdoors is not None
         backends.frontdoors.sync_node(action.step.args[0], backends.runtime.observe(desired.fleet))
-        return
+        return None
     if backends.swarm is not None and (action.service or action.observed_service or action.step and
                                        action.step.op in SWARM_STEPS):
-        _execute_swarm(action, desired, backends)
-        return
+        return _execute_swarm(action, desired, backends)
     if action.step is not None:
         assert isinstance(backends.storage, GlusterStorage)
         backends.storage.execute(action.step)
-        return
+        return None
     if action.dir is not None:
         backends.storage.ensure_dir(action.dir)
-        return
+        return None
     if action.kind == "remove":
         assert action.observed is not None
         if backends.frontdoors is not None:
             backends.frontdoors.drain(action.observed)
         backends.runtime.stop(action.observed)
-        return
+        return None
     spec = action.instance
     assert spec is not None
     if action.kind == "replace":
@@ -95,12 +128,13 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
     backends.runtime.wait_healthy(spec.node, container_id, deadline)
     if backends.frontdoors is not None:  # back in rotation once the front door's own check passes
         backends.frontdoors.ready(spec.site, spec.slot, deadline)
+    return None
 
 
 SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
 
 
-def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> None:
+def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> Rollout | None:
     swarm = backends.swarm
     assert swarm is not None and desired.swarm is not None
     if action.step is not None and action.step.op == "swarm-init":
@@ -118,34 +152,31 @@ def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> None
             if not state.ok:
                 raise StorageError(f"refusing to let {node} run instances: storage at {state.root}: {state.reason}")
         swarm.update_node(node, labels, remove)
-    elif action.kind == "remove":
+        return None
+    if action.kind == "remove":
         assert action.observed_service is not None
         swarm.remove(action.observed_service)
+        return None
+    spec = action.service
+    assert spec is not None
+    if action.observed_service is None:
+        swarm.create(desired.fleet, spec)
     else:
-        spec = action.service
-        assert spec is not None
-        if action.observed_service is None:
-            swarm.create(desired.fleet, spec)
-        else:
-            swarm.update(desired.fleet, spec, action.observed_service)
-        deadline = spec.health.deadline if spec.health else 60.0
-        rounds = -(-spec.replicas // spec.update.parallelism)
-        since = action.observed_service.update_started if action.observed_service else ""
-        timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
-        doors, held = backends.frontdoors, dict[str, str]()
-        try:
-            swarm.wait_converged(desired.fleet, spec, timeout, since,
-                                 (lambda seen: doors.follow_update(spec.site, seen.tasks, held)) if doors else None)
-        finally:
-            if doors is not None:
-                doors.release_update(spec.site, held)
+        swarm.update(desired.fleet, spec, action.observed_service)
+    deadline = spec.health.deadline if spec.health else 60.0
+    rounds = -(-spec.replicas // spec.update.parallelism)
+    since = action.observed_service.update_started if action.observed_service else ""
+    timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
+    doors = backends.frontdoors
+    return Rollout(spec, since, time.monotonic() + timeout, target=action.target,
+                   watch=(lambda seen: doors.follow_update(spec.site, seen.tasks)) if doors else None)
 
 
 def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Backends, report: Report) -> None:
     """Rolling replacement: take an instance down only while another one of the site serves."""
     site = desired.site(spec.site)
     if site is None or len(site.instances) < 2:
-        return
+        return None
 
     def another_healthy() -> str:
         others = [

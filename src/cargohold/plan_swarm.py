@@ -50,7 +50,8 @@ def swarm_actions(
         broken = state is not None and not state.ok
         have = dict(seen.labels) if seen is not None else {}
         if broken and state is not None:
-            warnings.append(f"node {node.name} gets no instances: storage at {state.root}: {state.reason}")
+            if node.name not in mounting:  # a planned mount repairs it
+                warnings.append(f"node {node.name} gets no instances: storage at {state.root}: {state.reason}")
             if have.get(spec.storage_label):
                 # First of all, before any repair is tried: nothing new may land there meanwhile.
                 actions.append(Action("update", f"swarm node {node.name} exclude",

@@ -16,6 +16,7 @@ from cargohold.model import (
     SwarmNode,
 )
 from cargohold.plan import plan
+from cargohold.plan_swarm import swarm_actions
 
 LABEL = "cargohold.storage.p"
 
@@ -88,6 +89,11 @@ def test_a_node_whose_storage_is_gone_is_excluded_first_and_gets_no_label_back()
     assert steps(p)[0] == ("update", "swarm node web2 exclude")
     assert "swarm node web2 labels" not in {a.target for a in p.actions}
     assert any("web2 gets no instances" in w for w in p.warnings)
+    # With a mount planned to repair it, the exclusion still comes first and the label comes back after.
+    actions = swarm_actions(desired.swarm, swarm, {"web2": broken}, {"web2": "mount web2"}, [], [])  # type: ignore[arg-type]
+    targets = [a.target for a in actions]
+    assert targets == ["swarm node web2 exclude", "swarm node web2 labels"]
+    assert "mount web2" in actions[1].after
 
 
 def test_image_and_count_changes_are_one_rolling_update_and_scaling_keeps_the_task_hash():

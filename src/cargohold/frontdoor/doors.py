@@ -25,6 +25,7 @@ class FrontDoors:
         self.doors = {n.name: HAProxy(n.name, f"{n.state_dir}/frontdoor") for n in fleet.nodes}
         self.binds = {n.name: n.frontdoor_http or self.spec.http for n in fleet.nodes}
         self.roots = {n.name: n.storage_root or fleet.storage.root for n in fleet.nodes}
+        self.held: dict[str, dict[str, str]] = {}  # site -> node -> state set while following an update
         self.https = {n.name: (n.frontdoor_https or self.spec.https) if self.spec.https else None
                       for n in fleet.nodes}
 
@@ -95,11 +96,12 @@ class FrontDoors:
                         else:
                             door.set_state(site.domain, node, state)
 
-    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...], held: dict[str, str]) -> None:
+    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...]) -> None:
         """runtime swarm, while Swarm rolls an update out: a node whose instance is stopping or not
         yet healthy gets no new requests (drain) — so a new version that fails its health check never
         serves, even before the front door's own checks notice; a node with a healthy instance gets
-        them again. `held` remembers what was set, so only changes reach HAProxy."""
+        them again. Only changes reach HAProxy."""
+        held = self.held.setdefault(site, {})
         serving = {t.node for t in tasks if t.desired == "running" and t.state == "running"}
         changing = {t.node for t in tasks if t.node and (
             (t.desired != "running" and t.state in ("running", "starting")) or
@@ -112,14 +114,14 @@ class FrontDoors:
                     if door.running():
                         door.set_state(site, node, state)
 
-    def release_update(self, site: str, held: dict[str, str]) -> None:
+    def release_update(self, site: str) -> None:
         """After the update: the front doors' health checks alone decide again."""
+        held = self.held.pop(site, {})
         for node, state in held.items():
             if state != "ready":
                 for door in self.doors.values():
                     if door.running():
                         door.set_state(site, node, "ready")
-        held.clear()
 
     def ready(self, site: str, slot: int, timeout: float) -> None:
         """Out of drain, and wait until every front door's own health check has it UP: replacing

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -33,6 +34,23 @@ _NS = 1_000_000_000
 SWARM_PORT = 2377
 LABEL_TASK_HASH = "cargohold.task-hash"
 FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A service create or update Swarm carries out; `watch` sees every observation of it."""
+
+    spec: ServiceSpec
+    since: str  # UpdateStatus.StartedAt before ours
+    deadline: float  # time.monotonic()
+    watch: Callable[[ObservedService], None] | None = None
+    target: str = ""  # the plan's action
+
+
+class RolloutFailed(RuntimeFailure):
+    def __init__(self, rollout: Rollout, message: str) -> None:
+        super().__init__(message)
+        self.rollout = rollout
 
 
 def service_name(fleet: str, site: str) -> str:
@@ -291,43 +309,47 @@ class SwarmRuntime:
             return seen.replicas
         return min(seen.replicas, len(cls.placeable([str(c) for c in constraints], swarm)))
 
-    def wait_converged(self, fleet: str, spec: ServiceSpec, timeout: float, since: str = "",
-                       watch: Callable[[ObservedService], None] | None = None) -> ObservedService:
-        """Until the service's current version runs on as many nodes as can take it. A rolled-back
-        update is a failure (after the rollback has finished, so the old version serves again).
-        `since`: the start time of the update before ours, whose outcome does not count."""
-        def settled() -> ObservedService | None:
+    def wait_rollouts(self, fleet: str, rollouts: Sequence[Rollout]) -> None:
+        """Until every service's new version runs on as many nodes as can take it, observing all of
+        them together (their rollouts proceed side by side in Swarm). A rolled-back update is a
+        failure, raised after the rollback has finished, so the old version serves again."""
+        pending = list(rollouts)
+        while pending:
             swarm = self.observe(fleet)
-            seen = swarm.service(spec.site)
-            if seen is None:
-                raise RuntimeFailure(f"{spec.target}: the service disappeared")
-            if watch is not None:
-                watch(seen)
-            stale = bool(since) and seen.update_started == since
-            if seen.update_state in FAILED_UPDATE and not stale:
-                if seen.update_state == "rollback_started":
-                    return None
-                raise RuntimeFailure(f"{spec.site}: the new version failed ({_failure(spec, seen)}) "
-                                     f"and Swarm rolled it back ({seen.update_state.replace('_', ' ')})")
-            if seen.update_state == "updating" and not stale:
-                return None
-            expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
-            current = [t for t in seen.running() if t.current]
-            return seen if expected and len(current) >= expected else None
+            for rollout in list(pending):
+                seen = swarm.service(rollout.spec.site)
+                if seen is None:
+                    raise RolloutFailed(rollout, f"{rollout.spec.target}: the service disappeared")
+                if rollout.watch is not None:
+                    rollout.watch(seen)
+                if self._settled(rollout, seen, swarm):
+                    pending.remove(rollout)
+                elif time.monotonic() > rollout.deadline:
+                    raise RolloutFailed(rollout, self._timed_out(rollout, seen, swarm))
+            if pending:
+                time.sleep(0.1)
 
-        try:
-            done = wait_until(settled, timeout, f"{spec.site} to run its new version", interval=0.1)
-            assert done is not None
-            return done
-        except Timeout as exc:
-            swarm = self.observe(fleet)
-            seen = swarm.service(spec.site)
-            errors = sorted({t.message for t in seen.tasks if t.desired == "running" and t.message
-                             and t.state != "running"}) if seen else []
-            hint = f"; tasks say: {'; '.join(errors)}" if errors else ""
-            if not self.placeable(spec.constraints, swarm):
-                hint += "; no node can take it (storage label, placement labels, node down or drained)"
-            raise RuntimeFailure(f"{exc}{hint}") from None
+    def _settled(self, rollout: Rollout, seen: ObservedService, swarm: ObservedSwarm) -> bool:
+        spec = rollout.spec
+        # The outcome of the update before ours (its start time is `since`) does not count.
+        stale = bool(rollout.since) and seen.update_started == rollout.since
+        if seen.update_state in FAILED_UPDATE and not stale:
+            if seen.update_state == "rollback_started":
+                return False
+            raise RolloutFailed(rollout, f"{spec.site}: the new version failed ({_failure(spec, seen)}) and Swarm "
+                                         f"rolled it back ({seen.update_state.replace('_', ' ')})")
+        if seen.update_state == "updating" and not stale:
+            return False
+        expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
+        return bool(expected) and len([t for t in seen.running() if t.current]) >= expected
+
+    def _timed_out(self, rollout: Rollout, seen: ObservedService, swarm: ObservedSwarm) -> str:
+        errors = sorted({t.message for t in seen.tasks if t.desired == "running" and t.message
+                         and t.state != "running"})
+        hint = f"; tasks say: {'; '.join(errors)}" if errors else ""
+        if not self.placeable(rollout.spec.constraints, swarm):
+            hint += "; no node can take it (storage label, placement labels, node down or drained)"
+        return f"{rollout.spec.site}: the new version did not run everywhere in time{hint}"
 
     def wait_moved_off(self, fleet: str, node: str, timeout: float) -> None:
         """After a drain: no task of the fleet runs on `node`, and every service is back to full count."""
