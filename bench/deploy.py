@@ -115,6 +115,7 @@ def remove_services(client: docker.DockerClient, prefix: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="leave the lab running (to look around)")
     args = parser.parse_args()
     if not shutil.which("docker"):
         raise SystemExit("the docker CLI is needed (scripts/setup installs docker.io)")
@@ -173,7 +174,8 @@ def main() -> None:
         for c in managers.values():
             c.close()
     finally:
-        lab.down()
+        if not args.keep:
+            lab.down()
 
     def med(key: str) -> float:
         return round(statistics.median(rows[key]), 2)

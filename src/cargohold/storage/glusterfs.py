@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import socket
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
 from cargohold.model import ClusterSpec, DirSpec, NodeStorage, ObservedDir, ServerSpec, Step, StorageState
@@ -67,7 +68,9 @@ class GlusterStorage:
         return None
 
     def probe_all(self) -> dict[str, str | None]:
-        return {server.name: self.probe(server, cli) for server, cli in self.servers}
+        with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:  # a hung server costs one timeout
+            found = pool.map(lambda pair: self.probe(*pair), self.servers)
+            return {server.name: why for (server, _), why in zip(self.servers, found, strict=True)}
 
     def cli(self, probes: dict[str, str | None] | None = None) -> tuple[str, GlusterCLI]:
         """A server to talk to; refuses while any server cannot take part in a cluster operation."""
@@ -92,11 +95,24 @@ class GlusterStorage:
             return ObservedCluster(error=f"no storage server answered: {down}", mounts=mounts)
         server, cli = answering[0]
         try:
-            peers = tuple(p for p in cli.pool() if p.hostname != "localhost")
-            volume = cli.volume_info(self.spec.volume)
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                asked_pool = pool.submit(cli.pool)
+                asked_info = pool.submit(cli.volume_info, self.spec.volume)
+                # Brick state is asked for at once (answered only for a started volume), never
+                # while a server does not answer: it takes the volume's lock.
+                asked_status = None if unreachable else pool.submit(cli.volume_status, self.spec.volume)
+                peers = tuple(p for p in asked_pool.result() if p.hostname != "localhost")
+                volume = asked_info.result()
+                started = volume is not None and volume.status == "Started"
+                try:
+                    status = asked_status.result() if asked_status is not None else []
+                except RuntimeFailure:
+                    if started:
+                        raise
+                    status = []
             if unreachable:
                 return ObservedCluster(None, server.address, peers, volume, (), mounts, unreachable=unreachable)
-            bricks = tuple(cli.volume_status(self.spec.volume)) if volume and volume.status == "Started" else ()
+            bricks = tuple(status) if started else ()
             quotas: list[tuple[str, int | None]] = []
             if volume is not None and volume.options.get("features.quota") == "on":
                 quotas = [(rel, cli.quota_limit(self.spec.volume, "/" + rel)) for rel, _ in self.spec.quotas]
