@@ -9,6 +9,7 @@ Every update and rollback setting is passed explicitly: docker-py's defaults are
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -237,6 +238,12 @@ class SwarmRuntime:
         mounts = [docker.types.Mount(target=m.target, source=f"{spec.mount_root}/{m.source}", type="bind")
                   for m in spec.mounts]
         health = healthcheck_config(spec.health, spec.port)
+        if health is not None and spec.mounts:
+            # The storage guard inside the instance: a storage mount that dies under it (a lost
+            # FUSE client) makes it unhealthy, Swarm replaces it, and the replacement cannot land
+            # on that node (its bind source is missing on the empty mount point).
+            dirs = " && ".join(f"test -d {shlex.quote(m.target)}" for m in spec.mounts)
+            health["test"] = ["CMD-SHELL", f"{dirs} && {{ {health['test'][1]}; }}"]
         container = docker.types.ContainerSpec(
             image=spec.image,
             env=[f"{k}={v}" for k, v in sorted(env.items())],
