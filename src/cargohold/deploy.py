@@ -17,8 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from cargohold.errors import CargoholdError, FleetError, RuntimeFailure
+from cargohold.fleet.fields import check_image
 from cargohold.fleet.load import parse_fleet
-from cargohold.fleet.schema import check_image
 
 
 @dataclass(frozen=True)

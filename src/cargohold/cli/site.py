@@ -10,7 +10,7 @@ from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.cli.status import human_bytes
 from cargohold.errors import UsageError
-from cargohold.fleet.schema import check_domain
+from cargohold.fleet.fields import check_domain
 
 
 @cli.group("site")

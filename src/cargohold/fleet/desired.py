@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cargohold.fleet.schema import LOGS_AREA, Fleet, GlusterStorage, Site, swarm_mount_root
+from cargohold.fleet.fields import LOGS_AREA
+from cargohold.fleet.schema import Fleet, GlusterStorage, Site
+from cargohold.fleet.swarm import swarm_mount_root
 from cargohold.model import (
     ClusterSpec,
     Desired,

@@ -6,111 +6,32 @@ misspelt key is an error that names the field instead of a surprise at run time.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-# RFC 1123 host name, lower-case only: labels of 1-63 letters, digits and inner hyphens.
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-DOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-AREA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Docker image reference: [registry[:port]/]name[:tag][@digest], lower-case path components.
-IMAGE_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+from cargohold.fleet.fields import (
+    LOGS_AREA,
+    OPTION_RE,
+    AbsolutePath,
+    AreaName,
+    Bind,
+    ContainerPath,
+    Domain,
+    EngineURL,
+    EnvName,
+    Host,
+    ImageRef,
+    Labels,
+    Model,
+    Name,
+    Seconds,
+    VolumeName,
+    parse_size,
+    unique,
 )
-ENGINE_RE = re.compile(r"^(unix:///\S+|tcp://[A-Za-z0-9.\[\]:-]+:[0-9]+|ssh://\S+)$")
-RESERVED_ENV = frozenset({"PORT", "CARGOHOLD_SITE", "CARGOHOLD_INSTANCE"})
-LOGS_AREA = "logs"
-
-
-def check_domain(value: str) -> str:
-    if len(value) > 253:
-        raise ValueError(f"domain is {len(value)} characters long, at most 253 are allowed")
-    if not DOMAIN_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid domain: use lower-case letters, digits, '-' and '.' "
-            "(RFC 1123), with no leading or trailing dot or hyphen"
-        )
-    return value
-
-
-def check_name(value: str) -> str:
-    if not NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid name: 1-32 of a-z, 0-9 and inner '-'")
-    return value
-
-
-def check_area(value: str) -> str:
-    if not AREA_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid area name: a-z first, then a-z, 0-9, '_' or '-'")
-    return value
-
-
-def check_absolute_path(value: str) -> str:
-    if "\0" in value:
-        raise ValueError("path contains a NUL byte")
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is not an absolute path")
-    if any(part == ".." for part in value.split("/")):
-        raise ValueError(f"{value!r} contains '..'")
-    if posixpath.normpath(value) != value:
-        raise ValueError(f"{value!r} is not a normalised path (write {posixpath.normpath(value)!r})")
-    if ":" in value or "," in value:
-        raise ValueError(f"{value!r} contains ':' or ',', which Docker mounts cannot carry")
-    return value
-
-
-def check_container_path(value: str) -> str:
-    check_absolute_path(value)
-    if value == "/":
-        raise ValueError("'/' cannot be a mount point: name a directory inside the container")
-    return value
-
-
-def check_image(value: str) -> str:
-    if not IMAGE_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid image reference (e.g. registry:5000/site:1.2)")
-    return value
-
-
-def image_registry(image: str) -> str | None:
-    """The registry host an image reference names (a first component with '.' or ':', or localhost)."""
-    first, _, rest = image.partition("/")
-    return first if rest and ("." in first or ":" in first or first == "localhost") else None
-
-
-def check_engine(value: str) -> str:
-    if not ENGINE_RE.match(value):
-        raise ValueError(f"{value!r} is not a Docker endpoint: use unix:///path, tcp://host:port or ssh://")
-    return value
-
-
-def check_env_name(value: str) -> str:
-    if not ENV_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid environment variable name")
-    if value in RESERVED_ENV:
-        raise ValueError(f"{value} is set by cargohold for every instance and cannot be overridden")
-    return value
-
-
-Domain = Annotated[str, AfterValidator(check_domain)]
-Name = Annotated[str, AfterValidator(check_name)]
-AreaName = Annotated[str, AfterValidator(check_area)]
-AbsolutePath = Annotated[str, AfterValidator(check_absolute_path)]
-ContainerPath = Annotated[str, AfterValidator(check_container_path)]
-ImageRef = Annotated[str, AfterValidator(check_image)]
-EngineURL = Annotated[str, AfterValidator(check_engine)]
-EnvName = Annotated[str, AfterValidator(check_env_name)]
-Seconds = Annotated[float, Field(gt=0, le=3600)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+from cargohold.fleet.swarm import Resources, Swarm, UpdatePolicy, check_not_swarm, check_swarm
 
 
 class Health(Model):
@@ -139,27 +60,6 @@ class LocalStorage(Model):
 
     backend: Literal["local"]
     root: AbsolutePath
-
-
-HOST_RE = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|" + _LABEL + r"(?:\.(?:" + _LABEL + r"))*)$")
-VOLUME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-OPTION_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$")
-
-
-def check_host(value: str) -> str:
-    if not HOST_RE.match(value):
-        raise ValueError(f"{value!r} is not an IPv4 address or a host name")
-    return value
-
-
-def check_volume(value: str) -> str:
-    if not VOLUME_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid volume name (letters, digits, '_' and '-')")
-    return value
-
-
-Host = Annotated[str, AfterValidator(check_host)]
-VolumeName = Annotated[str, AfterValidator(check_volume)]
 
 
 class GlusterServer(Model):
@@ -198,8 +98,8 @@ class GlusterStorage(Model):
             raise ValueError("arbiter 1 needs replica 3 (two data bricks and one arbiter per replica set)")
         if len(self.servers) % self.replica:
             raise ValueError(f"{len(self.servers)} servers (bricks) is not a multiple of replica {self.replica}")
-        _unique([s.name for s in self.servers], "servers", "server name")
-        _unique([f"{s.address}:{s.brick}" for s in self.servers], "servers", "brick")
+        unique([s.name for s in self.servers], "servers", "server name")
+        unique([f"{s.address}:{s.brick}" for s in self.servers], "servers", "brick")
         for start in range(0, len(self.servers), self.replica):
             group = self.servers[start:start + self.replica]
             data = group[: self.replica - self.arbiter]
@@ -216,19 +116,6 @@ class GlusterStorage(Model):
 
 
 Storage = Annotated[LocalStorage | GlusterStorage, Field(discriminator="backend")]
-
-
-BIND_RE = re.compile(r"^(?P<addr>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\*):(?P<port>[0-9]{1,5})$")
-
-
-def check_bind(value: str) -> str:
-    match = BIND_RE.match(value)
-    if not match or not 1 <= int(match.group("port")) <= 65535:
-        raise ValueError(f"{value!r} is not address:port (like 127.0.0.1:18000 or *:80)")
-    return value
-
-
-Bind = Annotated[str, AfterValidator(check_bind)]
 
 
 class Timeouts(Model):
@@ -263,21 +150,6 @@ class FrontDoor(Model):
         return int(self.http.rsplit(":", 1)[1])
 
 
-LABEL_KEY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
-
-
-def check_labels(value: dict[str, str]) -> dict[str, str]:
-    for key, val in value.items():
-        if not LABEL_KEY_RE.match(key) or key.startswith("cargohold."):
-            raise ValueError(f"label {key!r}: use a-z, 0-9, '.', '_' and '-' (the 'cargohold.' prefix is reserved)")
-        if not re.match(r"^[A-Za-z0-9._-]{1,63}$", val):
-            raise ValueError(f"label {key}: value {val!r} must be 1-63 of letters, digits, '.', '_' and '-'")
-    return value
-
-
-Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
-
-
 class Node(Model):
     name: Name
     engine: EngineURL
@@ -293,46 +165,6 @@ class Node(Model):
     frontdoor_https: Bind | None = None
     # Swarm node labels (runtime swarm); sites pick nodes by them with `placement`.
     labels: Labels = Field(default_factory=dict)
-
-
-class UpdatePolicy(Model):
-    """How Swarm rolls a new version out (runtime swarm); every field is passed to Swarm explicitly."""
-
-    parallelism: int = Field(1, ge=1, le=64)
-    # Between two instances. Default: long enough for the front doors' health checks to see the
-    # new instance UP (check_interval x (rise + 1)) before the next one stops; 0 without front doors.
-    delay: Annotated[float, Field(ge=0, le=3600)] | None = None
-    # auto is stop-first: instances share the site's port on a node (host networking), so a new one
-    # must not start where an old one still drains. start-first needs a spare node (moby#40797) and a
-    # delay of at least the site's stop_grace.
-    order: Literal["auto", "start-first", "stop-first"] = "auto"
-    # How long each new instance is watched for a failure before the next one is updated.
-    monitor: Seconds = 5.0
-    failure_action: Literal["rollback", "pause", "continue"] = "rollback"
-
-
-class Resources(Model):
-    cpus: Annotated[float, Field(gt=0, le=256)] | None = None
-    memory: str | None = None
-
-    @model_validator(mode="after")
-    def _sizes(self) -> Resources:
-        if self.memory is not None:
-            parse_size(self.memory)
-        return self
-
-    @property
-    def memory_bytes(self) -> int | None:
-        return None if self.memory is None else parse_size(self.memory)
-
-
-class Swarm(Model):
-    """runtime swarm: which node manages the swarm, and whether apply may create it and join nodes."""
-
-    manager: Name | None = None  # default: the first node
-    create: bool = False
-    # How often nodes report to the manager; a dead node shows Down after ~1-2 of these.
-    heartbeat: Seconds = 5.0
 
 
 class Site(Model):
@@ -418,27 +250,27 @@ class Fleet(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Fleet:
-        _unique([n.name for n in self.nodes], "nodes", "node name")
+        unique([n.name for n in self.nodes], "nodes", "node name")
         # Two nodes may share an engine (the lab) only if each mounts the storage at its own path.
-        _unique([f"{n.engine} with storage at {n.storage_root or self.storage.root}" for n in self.nodes],
+        unique([f"{n.engine} with storage at {n.storage_root or self.storage.root}" for n in self.nodes],
                 "nodes", "engine")
-        _unique([s.domain for s in self.sites], "sites", "domain")
+        unique([s.domain for s in self.sites], "sites", "domain")
         known = {n.name for n in self.nodes}
         for site in self.sites:
             for name in site.nodes or ():
                 if name not in known:
                     raise ValueError(f"site {site.domain}: node {name!r} is not in 'nodes'")
         if self.runtime == "swarm":
-            _check_swarm(self)
+            check_swarm(self)
         else:
-            _check_not_swarm(self)
+            check_not_swarm(self)
         _check_port_overlap(self)
-        _unique([name for s in self.sites for name in [s.domain, *s.aliases]], "sites", "host name (domain or alias)")
+        unique([name for s in self.sites for name in [s.domain, *s.aliases]], "sites", "host name (domain or alias)")
         if self.frontdoor is not None:
             binds = [n.frontdoor_http or self.frontdoor.http for n in self.nodes]
             if self.frontdoor.https:
                 binds += [n.frontdoor_https or self.frontdoor.https for n in self.nodes]
-            _unique([f"{n.engine} {b}" for n, b in zip(self.nodes * 2, binds, strict=False)], "nodes",
+            unique([f"{n.engine} {b}" for n, b in zip(self.nodes * 2, binds, strict=False)], "nodes",
                     "front door bind")
             for bind in binds:
                 port = int(bind.rsplit(":", 1)[1])
@@ -454,91 +286,6 @@ class Fleet(Model):
             if site.domain == domain:
                 return site
         raise KeyError(domain)
-
-
-_SIZE_RE = re.compile(r"^([0-9]+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$")
-_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-
-
-def parse_size(text: str) -> int:
-    match = _SIZE_RE.match(text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not a size like 500MiB or 10GB")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def _unique(values: list[str], field: str, what: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"{field}: {what} {value!r} appears twice")
-        seen.add(value)
-
-
-HOSTNAME_TEMPLATE = "{{.Node.Hostname}}"
-
-
-def swarm_mount_root(fleet: Fleet) -> str:
-    """The storage root as Swarm mounts it on every node: the one path every node uses, or, when
-    each node mounts at a path of its own that contains its name (the lab), that path with the node
-    name turned into Swarm's {{.Node.Hostname}} template."""
-    roots = {n.name: n.storage_root or fleet.storage.root for n in fleet.nodes}
-    if len(set(roots.values())) == 1:
-        return next(iter(roots.values()))
-    first = fleet.nodes[0].name
-    template = roots[first].replace(f"/{first}/", f"/{HOSTNAME_TEMPLATE}/")
-    if HOSTNAME_TEMPLATE not in template or any(
-            template.replace(HOSTNAME_TEMPLATE, name) != root for name, root in roots.items()):
-        raise ValueError(
-            "nodes: with runtime swarm every node mounts the storage at the same path (storage.root), or "
-            "each at a path that differs only by the node's name (like /lab/web1/storage, /lab/web2/storage)")
-    return template
-
-
-def _check_swarm(fleet: Fleet) -> None:
-    names = {n.name for n in fleet.nodes}
-    if fleet.swarm is not None and fleet.swarm.manager is not None and fleet.swarm.manager not in names:
-        raise ValueError(f"swarm.manager: {fleet.swarm.manager!r} is not in 'nodes'")
-    swarm_mount_root(fleet)
-    for site in fleet.sites:
-        if site.nodes is not None:
-            raise ValueError(f"site {site.domain}: 'nodes' is for runtime docker; with swarm, label nodes and "
-                             "use 'placement'")
-        if image_registry(site.image) is None:
-            raise ValueError(f"site {site.domain}: image {site.image!r} names no registry; Swarm pulls the image "
-                             "on every node, so push it to a registry they reach (like registry:5000/site:1)")
-        if site.spread != 1:
-            raise ValueError(f"site {site.domain}: spread {site.spread}: instances use host networking and "
-                             "listen on the site's port, so two of them cannot share a node; only spread 1 works")
-        eligible = site.eligible(fleet.nodes)
-        if site.update.order == "start-first":
-            if len(eligible) <= site.instances:
-                raise ValueError(f"site {site.domain}: update.order start-first needs a spare eligible node "
-                                 f"({site.instances} instances on {len(eligible)} nodes stalls: moby#40797)")
-            if (site.update.delay or 0) < site.stop_grace:
-                raise ValueError(
-                    f"site {site.domain}: update.order start-first needs update.delay >= stop_grace "
-                    f"({site.stop_grace:g}s): the next new instance may land where an old one still holds the port")
-        if site.instances > len(eligible):
-            which = ", ".join(n.name for n in eligible) or "none"
-            raise ValueError(
-                f"site {site.domain}: {site.instances} instances, at most one per node, need {site.instances} "
-                f"eligible nodes; there are {len(eligible)} ({which})")
-
-
-def _check_not_swarm(fleet: Fleet) -> None:
-    if fleet.swarm is not None:
-        raise ValueError("swarm: needs runtime: swarm")
-    for node in fleet.nodes:
-        if node.labels:
-            raise ValueError(f"node {node.name}: labels are for runtime swarm")
-    defaults = Site.model_fields
-    for site in fleet.sites:
-        for name in ("spread", "placement", "update", "resources", "stop_grace"):
-            if name in site.model_fields_set and getattr(site, name) != defaults[name].get_default(
-                    call_default_factory=True):
-                raise ValueError(f"site {site.domain}: '{name}' is for runtime swarm")
 
 
 def site_ports(fleet: Fleet, site: Site) -> range:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from cargohold.errors import RuntimeFailure, UsageError
-from cargohold.fleet.schema import Fleet, parse_size
+from cargohold.fleet.fields import parse_size
+from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, render
 from cargohold.frontdoor.haproxy import HAProxy
 from cargohold.model import ObservedInstance, ObservedTask

@@ -12,7 +12,7 @@ import re
 import socket
 import sys
 
-from cargohold.fleet.schema import DOMAIN_RE
+from cargohold.fleet.fields import DOMAIN_RE
 from cargohold.storage.safepath import UnsafePath, parent_below
 
 LOG_NAME = "frontdoor-access.log"

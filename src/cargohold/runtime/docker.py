@@ -19,7 +19,7 @@ import docker.errors
 import docker.types
 
 from cargohold.errors import RuntimeFailure
-from cargohold.fleet.schema import image_registry
+from cargohold.fleet.fields import image_registry
 from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance
 
 LABEL_FLEET = "cargohold.fleet"
