@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.model import (
+    Action,
     Desired,
     Observed,
     ObservedDir,
@@ -14,6 +19,7 @@ from cargohold.model import (
     ObservedSwarm,
     StorageState,
     SwarmNode,
+    config_hash,
 )
 from cargohold.plan import plan
 from cargohold.plan_swarm import swarm_actions
@@ -127,3 +133,120 @@ def test_defaults_stop_first_with_a_delay_the_front_doors_can_follow():
     assert spec.constraints == (f"node.labels.{LABEL}==ok",)
     placed = fleet(placement={"zone": "a"}).sites[0].service
     assert placed is not None and placed.constraints[1] == "node.labels.zone==a"
+
+
+# -- property: any swarm fleet, any nearby world: executing the plan leaves nothing to plan ---------
+
+DOMAINS = [f"s{i}.example.com" for i in range(5)]
+
+
+@st.composite
+def swarm_fleets(draw: st.DrawFn) -> Desired:
+    domains = draw(st.lists(st.sampled_from(DOMAINS), unique=True, max_size=4))
+    return desired_state(Fleet.model_validate({
+        "fleet": "p", "runtime": "swarm", "swarm": {"create": True},
+        "storage": {"backend": "local", "root": "/srv"},
+        "nodes": [{"name": f"web{i}", "engine": f"unix:///run/w{i}.sock", "address": f"10.0.0.{i}",
+                   "labels": draw(st.dictionaries(st.sampled_from(["zone", "disk"]), st.sampled_from(["a", "b"]),
+                                                  max_size=1))} for i in (1, 2, 3)],
+        "sites": [{"domain": d, "image": draw(st.sampled_from(["r:5000/a:1", "r:5000/a:2"])), "port": 20000 + i,
+                   "instances": draw(st.integers(1, 3)), "writable": {"/w": "files"},
+                   "env": draw(st.dictionaries(st.sampled_from(["A", "B"]), st.sampled_from(["x", "y"]), max_size=2))}
+                  for i, d in enumerate(domains)],
+    }))
+
+
+@st.composite
+def swarm_worlds(draw: st.DrawFn, desired: Desired) -> Observed:
+    """No swarm yet, or one with nodes missing, labels missing or stale, storage broken somewhere,
+    services missing, outdated, paused, or left from sites no longer in the file."""
+    if draw(st.booleans()):
+        swarm = ObservedSwarm(active=False, problem="inactive")
+    else:
+        nodes = []
+        for name in ("web1", "web2", "web3"):
+            if name != "web1" and draw(st.booleans()):
+                continue  # not joined
+            labels = draw(st.dictionaries(st.sampled_from(["zone", LABEL]), st.sampled_from(["a", "ok"]), max_size=2))
+            nodes.append(node(name, labels))
+        services = []
+        for site in desired.sites:
+            spec = site.service
+            assert spec is not None
+            fate = draw(st.sampled_from(["ok", "missing", "old", "paused"]))
+            if fate == "missing":
+                continue
+            config = spec.config() if fate != "old" else {**spec.config(), "image": "r:5000/old:0"}
+            services.append(ObservedService(spec.site, f"svc-{spec.site}", spec.replicas, config_hash(config),
+                                            config, "paused" if fate == "paused" else "completed"))
+        for gone in draw(st.lists(st.sampled_from(DOMAINS), unique=True, max_size=2)):
+            if desired.site(gone) is None:
+                services.append(ObservedService(gone, f"svc-{gone}", 2, "x", {}))
+        swarm = ObservedSwarm(True, tuple(nodes), tuple(services),
+                              not_joined=tuple(n for n in ("web2", "web3") if n not in {x.name for x in nodes}))
+    broken = draw(st.lists(st.sampled_from(["web1", "web2", "web3"]), unique=True, max_size=1))
+    states = tuple(StorageState("/srv", name not in broken, "not mounted" if name in broken else "", node=name)
+                   for name in ("web1", "web2", "web3"))
+    dirs = tuple(ObservedDir(d.relpath, True, d.uid, d.gid, d.mode) for s in desired.sites for d in s.dirs
+                 if draw(st.booleans()))
+    return Observed((), dirs, StorageState("/srv", True), nodes=states, swarm=swarm)
+
+
+def simulate_swarm(desired: Desired, world: Observed, actions: tuple[Action, ...]) -> Observed:
+    """What apply does, modelled: init and joins add nodes, label steps set and remove labels (the
+    storage label only where the storage is usable: apply's guard), services take the spec."""
+    assert world.swarm is not None and desired.swarm is not None
+    swarm = world.swarm
+    nodes = {n.name: dict(n.labels) for n in swarm.nodes}
+    services = {s.site: s for s in swarm.services}
+    usable = {s.node for s in world.nodes if s.ok}
+    dirs = {d.relpath: d for d in world.dirs}
+    for action in actions:
+        step = action.step
+        if step is not None and step.op == "swarm-init":
+            nodes, swarm = {"web1": {}}, dataclasses.replace(swarm, active=True)
+        elif step is not None and step.op == "swarm-join":
+            nodes[step.args[0]] = {}
+        elif step is not None and step.op == "node-labels":
+            change = json.loads(step.args[1])
+            labels = nodes[step.args[0]]
+            labels.update({k: v for k, v in change["set"].items()
+                           if k != desired.swarm.storage_label or step.args[0] in usable})
+            for key in change["remove"]:
+                labels.pop(key, None)
+        elif action.dir is not None:
+            d = action.dir
+            dirs[d.relpath] = ObservedDir(d.relpath, True, d.uid, d.gid, d.mode)
+        elif action.kind == "remove" and action.observed_service is not None:
+            services.pop(action.observed_service.site)
+        elif action.service is not None:
+            spec = action.service
+            services[spec.site] = ObservedService(spec.site, f"svc-{spec.site}", spec.replicas, spec.config_hash(),
+                                                  spec.config(), "completed")
+    swarm = dataclasses.replace(swarm, nodes=tuple(node(n, labels) for n, labels in sorted(nodes.items())),
+                                services=tuple(services.values()),
+                                not_joined=tuple(n for n in ("web1", "web2", "web3") if n not in nodes))
+    return dataclasses.replace(world, swarm=swarm, dirs=tuple(dirs.values()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_executing_a_swarm_plan_leaves_nothing_to_plan(data: st.DataObject) -> None:
+    desired = data.draw(swarm_fleets())
+    world = data.draw(swarm_worlds(desired))
+    first = plan(desired, world)
+    assert not first.blockers
+    targets = [a.target for a in first.actions]
+    for action in first.actions:
+        assert all(targets.index(dep) < targets.index(action.target) for dep in action.after if dep in targets)
+    after = simulate_swarm(desired, world, first.actions)
+    second = plan(desired, after)
+    assert [a.target for a in second.actions] == [] and second.blockers == ()
+    assert after.swarm is not None
+    # The storage label is exactly on the nodes whose storage is usable.
+    broken = {s.node for s in world.nodes if not s.ok}
+    for n in after.swarm.nodes:
+        assert (dict(n.labels).get(LABEL) == "ok") == (n.name not in broken)
+    want = {s.domain: s.service.config_hash() for s in desired.sites if s.service is not None}
+    assert {s.site: s.config_hash for s in after.swarm.services} == want
+    assert all(s.update_state not in ("paused", "rollback_paused") for s in after.swarm.services)
