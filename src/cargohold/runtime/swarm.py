@@ -105,8 +105,12 @@ class SwarmRuntime:
         names = {n.name for n in nodes}
         by_id = {n.node_id: n.name for n in nodes}
         down = {n.name for n in nodes if n.state != "ready"}
-        services = tuple(self._service(row, by_id, down) for row in self._call(
-            "listing services", self.manager.api.services, filters={"label": f"{LABEL_FLEET}={fleet}"}))
+        rows = self._call("listing services", self.manager.api.services, filters={"label": f"{LABEL_FLEET}={fleet}"})
+        tasks: dict[str, list[dict[str, Any]]] = {row["ID"]: [] for row in rows}
+        if rows:  # one call for every service's tasks
+            for task in self._call("listing tasks", self.manager.api.tasks):
+                tasks.get(task.get("ServiceID", ""), []).append(task)
+        services = tuple(self._service(row, tasks[row["ID"]], by_id, down) for row in rows)
         return ObservedSwarm(
             active=True,
             nodes=nodes,
@@ -132,7 +136,8 @@ class SwarmRuntime:
                 found[node.name] = node
         return tuple(sorted(found.values(), key=lambda n: n.name))
 
-    def _service(self, row: Mapping[str, Any], node_names: Mapping[str, str], down: set[str]) -> ObservedService:
+    def _service(self, row: Mapping[str, Any], task_rows: list[dict[str, Any]], node_names: Mapping[str, str],
+                 down: set[str]) -> ObservedService:
         spec = row["Spec"]
         labels = spec.get("Labels") or {}
         try:
@@ -141,7 +146,7 @@ class SwarmRuntime:
             config = {}
         want_hash = labels.get(LABEL_TASK_HASH, "")
         tasks = []
-        for task in self._call("listing tasks", self.manager.api.tasks, filters={"service": row["ID"]}):
+        for task in task_rows:
             container = task["Spec"].get("ContainerSpec", {})
             status = task.get("Status", {})
             node = node_names.get(task.get("NodeID", ""), "")
