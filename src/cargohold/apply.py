@@ -139,9 +139,11 @@ def _execute_swarm(action: Action, desired: Desired, backends: Backends) -> Roll
     assert swarm is not None and desired.swarm is not None
     if action.step is not None and action.step.op == "swarm-init":
         swarm.init()
-    elif action.step is not None and action.step.op == "swarm-join":
+        return None
+    if action.step is not None and action.step.op == "swarm-join":
         swarm.join(action.step.args[0])
-    elif action.step is not None:  # node-labels
+        return None
+    if action.step is not None:  # node-labels
         node, change = action.step.args[0], json.loads(action.step.args[1])
         labels: dict[str, str] = change["set"]
         remove = tuple(change["remove"])

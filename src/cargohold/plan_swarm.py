@@ -45,7 +45,8 @@ def swarm_actions(
         actions.append(Action("create", f"swarm node {name}", "not in the swarm: join it", init,
                               step=Step("swarm-join", (name,))))
     for node in spec.nodes:
-        seen = swarm.node(node.name)
+        # A node that (re)joins is a new entry in the swarm: none of its labels is set yet.
+        seen = None if node.name in joining else swarm.node(node.name)
         state = storage.get(node.name)
         broken = state is not None and not state.ok
         have = dict(seen.labels) if seen is not None else {}

@@ -313,3 +313,47 @@ def test_a_hung_storage_node_pauses_uploads_on_both_web_nodes_but_loses_none(swa
     assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed)
     assert assert_uploads_stored(swarm, p1, p2) > 10
     wait_until(lambda: sum(cli.heal_count(VOLUME).values()) == 0, 120, "heal backlog to reach zero", interval=1)
+
+
+def test_apply_joins_a_node_that_left_the_swarm_and_labels_it_again(swarm: SwarmFixture):
+    web3 = docker.DockerClient(base_url=swarm.lab.swarm.engine(3).url, version="auto", timeout=60)
+    try:
+        web3.swarm.leave(force=True)
+    finally:
+        web3.close()
+
+    def web3_down() -> bool:
+        return any(n.attrs["Description"]["Hostname"] == "web3" and n.attrs["Status"]["State"] != "ready"
+                   for n in swarm.client.nodes.list())
+
+    wait_until(web3_down, 30, "the manager to see web3 gone", interval=0.2)
+    plan = swarm.cli("plan", "--json").json()
+    kinds = {(a["kind"], a["target"]) for a in plan["actions"]}
+    assert {("create", "swarm node web3"), ("update", "swarm node web3 labels")} <= kinds, plan["actions"]
+    result = swarm.cli("apply")
+    assert result.code == 0, result.err
+    entries = [n for n in swarm.client.nodes.list() if n.attrs["Description"]["Hostname"] == "web3"]
+    assert [n.attrs["Status"]["State"] for n in entries] == ["ready"]  # the old entry is gone
+    assert entries[0].attrs["Spec"]["Labels"].get("cargohold.storage.swarmlab") == "ok"
+    assert swarm.cli("plan", "--json").json()["actions"] == []
+    wait_until(lambda: len(swarm.tasks(B)) == 2, 60, "site B at 2 instances")
+
+
+def test_apply_creates_the_swarm_from_engines_in_none(swarm: SwarmFixture):
+    for i in (3, 2, 1):  # every engine leaves: there is no swarm any more, and no service
+        client = docker.DockerClient(base_url=swarm.lab.swarm.engine(i).url, version="auto", timeout=60)
+        try:
+            client.swarm.leave(force=True)
+        finally:
+            client.close()
+    plan = swarm.cli("plan", "--json").json()
+    targets = [a["target"] for a in plan["actions"]]
+    assert targets[:3] == ["swarm web1", "swarm node web2", "swarm node web3"], targets
+    assert {f"service {A}", f"service {B}"} <= set(targets)
+    result = swarm.cli("apply")
+    assert result.code == 0, result.err
+    assert sorted(n.attrs["Description"]["Hostname"] for n in swarm.client.nodes.list()) == ["web1", "web2", "web3"]
+    assert sorted(n for _, n, _ in swarm.tasks(A)) == ["web1", "web2"]
+    assert len(swarm.tasks(B)) == 2
+    assert swarm.cli("plan", "--json").json()["actions"] == []
+    wait_until(lambda: swarm.cli("status", "--no-usage").code == 0, 30, "status to be clean")

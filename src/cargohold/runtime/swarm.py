@@ -111,12 +111,29 @@ class SwarmRuntime:
             for task in self._call("listing tasks", self.manager.api.tasks):
                 tasks.get(task.get("ServiceID", ""), []).append(task)
         services = tuple(self._service(row, tasks[row["ID"]], by_id, down) for row in rows)
+        ready = {n.name for n in nodes if n.state == "ready"}
         return ObservedSwarm(
             active=True,
             nodes=nodes,
             services=tuple(sorted(services, key=lambda s: s.site)),
-            not_joined=tuple(n.name for n in self.spec.nodes if n.name not in names),
+            # A node the manager lists as down may have left the swarm (its engine says so): join it again.
+            not_joined=tuple(n.name for n in self.spec.nodes if n.name not in names
+                             or (n.name not in ready and self._left_swarm(n.name))),
         )
+
+    def _left_swarm(self, node: str) -> bool:
+        """Does the node's own engine answer and say it is in no swarm?"""
+        url = self.engines.engines[node]
+        try:
+            client = docker.DockerClient(base_url=url, version="auto", timeout=2)
+        except docker.errors.DockerException:
+            return False
+        try:
+            return bool((client.info().get("Swarm") or {}).get("LocalNodeState") == "inactive")
+        except docker.errors.DockerException:
+            return False
+        finally:
+            client.close()
 
     def _nodes(self) -> tuple[SwarmNode, ...]:
         rows = self._call("listing nodes", self.manager.api.nodes)
@@ -206,6 +223,11 @@ class SwarmRuntime:
                    advertise_addr=address, listen_addr=f"{address}:{SWARM_PORT}")
         wait_until(lambda: any(n.name == node and n.state == "ready" for n in self._nodes()), 30,
                    f"{node} to be ready in the swarm")
+        # The entry it had before it left stays listed as down: remove it.
+        ready = {n.node_id for n in self._nodes() if n.name == node}
+        for row in self._call("listing nodes", self.manager.api.nodes):
+            if row["Description"]["Hostname"] == node and row["ID"] not in ready and row["Status"]["State"] != "ready":
+                self._call(f"removing the old entry of {node}", self.manager.api.remove_node, row["ID"], force=True)
 
     def _node_row(self, name: str) -> dict[str, Any]:
         node = next((n for n in self._nodes() if n.name == name), None)
