@@ -123,17 +123,8 @@ class SwarmRuntime:
 
     def _left_swarm(self, node: str) -> bool:
         """Does the node's own engine answer and say it is in no swarm?"""
-        url = self.engines.engines[node]
-        try:
-            client = docker.DockerClient(base_url=url, version="auto", timeout=2)
-        except docker.errors.DockerException:
-            return False
-        try:
-            return bool((client.info().get("Swarm") or {}).get("LocalNodeState") == "inactive")
-        except docker.errors.DockerException:
-            return False
-        finally:
-            client.close()
+        info, _ = self._ask_engine(node)
+        return info is not None and (info.get("Swarm") or {}).get("LocalNodeState") == "inactive"
 
     def _nodes(self) -> tuple[SwarmNode, ...]:
         rows = self._call("listing nodes", self.manager.api.nodes)
@@ -191,18 +182,22 @@ class SwarmRuntime:
             tasks=tuple(sorted(tasks, key=lambda t: (t.slot, t.desired != "running"))),
         )
 
-    def engine_problem(self, node: str, timeout: float = 2.0) -> str:
+    def engine_problem(self, node: str) -> str:
         """Empty when the node's own engine answers; Swarm notices a lost node only after heartbeats."""
+        return self._ask_engine(node)[1]
+
+    def _ask_engine(self, node: str, timeout: float = 2.0) -> tuple[dict[str, Any] | None, str]:
+        """The node engine's `info`, or why it did not answer (bounded: a dead node costs `timeout`)."""
         url = self.engines.engines[node]
         try:
             client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
         except docker.errors.DockerException as exc:
-            return f"engine at {url} not answering: {_short(exc)}"
+            return None, f"engine at {url} not answering: {_short(exc)}"
         try:
-            client.ping()
-            return ""
+            info: dict[str, Any] = client.info()
+            return info, ""
         except docker.errors.DockerException as exc:
-            return f"engine at {url} not answering: {_short(exc)}"
+            return None, f"engine at {url} not answering: {_short(exc)}"
         finally:
             client.close()
 
