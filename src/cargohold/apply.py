@@ -91,7 +91,9 @@ def _execute(action: Action, desired: Desired, backends: Backends, report: Repor
     """Run one action; a Swarm service's create or update returns the rollout to wait for."""
     if action.step is not None and action.step.op == "frontdoor-sync":
         assert backends.frontdoors is not None
-        backends.frontdoors.sync_node(action.step.args[0], backends.runtime.observe(desired.fleet))
+        # With Swarm the front doors route to every eligible node, whatever runs: no container list.
+        instances = () if backends.swarm is not None else backends.runtime.observe(desired.fleet)
+        backends.frontdoors.sync_node(action.step.args[0], instances)
         return None
     if backends.swarm is not None and (action.service or action.observed_service or action.step and
                                        action.step.op in SWARM_STEPS):
@@ -178,7 +180,7 @@ def _wait_for_another_healthy(spec: InstanceSpec, desired: Desired, backends: Ba
     """Rolling replacement: take an instance down only while another one of the site serves."""
     site = desired.site(spec.site)
     if site is None or len(site.instances) < 2:
-        return None
+        return
 
     def another_healthy() -> str:
         others = [

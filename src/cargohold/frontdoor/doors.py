@@ -34,14 +34,14 @@ class FrontDoors:
         addresses = {n.name: n.address for n in self.fleet.nodes}
         routes = []
         for site in self.fleet.sites:
-            running = sorted((i for i in instances if i.site == site.domain and i.state == "running"
-                              and i.slot <= site.instances), key=lambda i: i.slot)
             health = site.health_spec
             if self.fleet.runtime == "swarm":
                 # Swarm moves instances between nodes by itself: every node that may run one is a
                 # server, and the health checks tell which of them serve now (no reload on a move).
                 backends = tuple(Backend(n.name, n.address, site.port) for n in site.eligible(self.fleet.nodes))
             else:
+                running = sorted((i for i in instances if i.site == site.domain and i.state == "running"
+                                  and i.slot <= site.instances), key=lambda i: i.slot)
                 backends = tuple(Backend(server_name(i.slot), addresses.get(i.node, "127.0.0.1"), i.port)
                                  for i in running)
             routes.append(SiteRoute(
