@@ -10,6 +10,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors, server_name
 from cargohold.model import Desired, ObservedInstance
+from cargohold.storage.canary import last_result, node_mounts
 from cargohold.storage.glusterfs import GlusterStorage
 
 
@@ -51,6 +52,7 @@ class StatusReport:
     cluster: dict[str, Any] | None = None
     swarm: dict[str, Any] | None = None  # runtime swarm: nodes and services as Swarm reports them
     traffic: list[dict[str, Any]] = field(default_factory=list)  # per site: request rate, 5xx, per front door
+    storage_check: dict[str, Any] | None = None  # the last `cargohold storage check`, as it left it
 
     @property
     def degraded(self) -> list[str]:
@@ -66,6 +68,9 @@ class StatusReport:
             reasons += cluster_problems(self.cluster)
         if self.swarm is not None:
             reasons += swarm_problems(self.swarm)
+        if self.storage_check is not None and not self.storage_check["ok"]:
+            reasons += [f"storage check: {n['node']}: {n['state']} ({n['detail']})"
+                        for n in self.storage_check["nodes"] if n["state"] != "ok"]
         reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
         reasons += [f"instance {r.site}#{r.instance} on {r.node}: {state} in the front door on {node}"
                     for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]
@@ -191,6 +196,9 @@ def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage:
     report = StatusReport(desired.fleet, state.root, state.ok, state.reason)
     if isinstance(backends.storage, GlusterStorage):
         report.cluster = backends.storage.cluster_report()
+    mounts = node_mounts(desired.node_storage)
+    last = last_result(mounts[0]) if mounts and state.ok else None
+    report.storage_check = last.to_json() if last is not None else None
     addresses = {n.name: n.address for n in fleet.nodes}
     if backends.swarm is not None:
         _swarm_report(report, desired, backends, addresses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -25,16 +26,20 @@ DOMAIN = "www.example.com"
 
 @dataclass(eq=False)
 class Writer(threading.Thread):
-    """Writes and fsyncs small files into a site directory through one mount, at a bounded rate,
-    and records what was acknowledged, what failed, and the longest gap between acknowledgements."""
+    """Writes and fsyncs small files (4-64 KiB) into a site directory through one mount, at a bounded
+    rate, and records what was acknowledged, what failed, and the longest gap between
+    acknowledgements. In place (open at the final name with O_TRUNC: PHP's file_put_contents, a
+    move_uploaded_file across filesystems, Node's fs.writeFile) or, with `rename`, into a temp file
+    renamed into place (what the demo app does)."""
 
     name_prefix: str
     directory: Path
-    interval: float = 0.2
-    size: int = 4096
+    interval: float = 0.4
+    rename: bool = False
     max_files: int = 2000
     acked: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    failed_sizes: dict[str, int] = field(default_factory=dict)  # what a refused write tried to store
     max_gap: float = 0.0
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -47,16 +52,21 @@ class Writer(threading.Thread):
             if self.stop.is_set():
                 break
             name = f"{self.name_prefix}-{n:05d}.dat"
-            data = os.urandom(self.size)
+            data = os.urandom(random.randint(1, 16) * 4096)
+            target = self.directory / name
+            path = self.directory / f".{name}.part" if self.rename else target
             try:
-                fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 try:
                     os.write(fd, data)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+                if self.rename:
+                    os.rename(path, target)
             except OSError as exc:
                 self.failed[name] = f"{type(exc).__name__}: {exc.strerror or exc}"
+                self.failed_sizes[name] = len(data)
                 time.sleep(self.interval)
                 continue
             now = time.monotonic()
@@ -71,11 +81,49 @@ class Writer(threading.Thread):
         assert not self.is_alive(), f"writer {self.name_prefix} is stuck in a write"
 
 
+@dataclass(eq=False)
+class Reader(threading.Thread):
+    """Keeps every node's caches warm: reads the newest acknowledged files through every mount, over
+    and over, during a fault and its heal. A read may stall or fail; it may never return bytes other
+    than those acknowledged (each wrong read is recorded)."""
+
+    writers: list[Writer]
+    directories: list[Path]
+    reads: int = 0
+    errors: int = 0
+    wrong: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        threading.Thread.__init__(self, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            acked = [(k, d) for w in self.writers for k, d in list(w.acked.items())[-40:]]
+            for name, digest in acked:
+                for directory in self.directories:
+                    try:
+                        data = (directory / name).read_bytes()
+                    except OSError:
+                        self.errors += 1
+                        continue
+                    self.reads += 1
+                    if hashlib.sha256(data).hexdigest() != digest:
+                        self.wrong.append(f"{directory}/{name}: {len(data)} bytes")
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join(timeout=120)
+        assert not self.is_alive(), "the reader is stuck in a read"
+
+
 class GlusterLab:
     def __init__(self, lab: Lab, fleet_file: Path) -> None:
         self.lab = lab
         self.fleet_file = fleet_file
         self.servers: list[LabGlusterd] = lab.glusterds()
+        self.reader: Reader | None = None
         self.cli = GlusterCLI(LocalExecutor("s1"), str(self.servers[0].socket), timeout=20)
 
     def mount(self, node: int) -> Path:
@@ -137,15 +185,23 @@ class GlusterLab:
         return all(states)
 
     def check_replicas(self, writers: list[Writer]) -> int:
-        """Every acknowledged file is on every data brick with the right content."""
-        checked = 0
+        """Every acknowledged file reads back exactly (size from stat, and content) through every web
+        node's mount, and is on every data brick with the right content."""
+        places = [self.site_dir(1), self.site_dir(2)] + [brick / "files" / DOMAIN for brick in self.data_bricks()]
+        checked, wrong = 0, []
         for writer in writers:
             for name, digest in writer.acked.items():
-                for brick in self.data_bricks():
-                    path = brick / "files" / DOMAIN / name
-                    assert path.exists(), f"{name} acknowledged but missing on {brick}"
-                    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{name} differs on {brick}"
+                for place in places:
+                    path = place / name
+                    try:
+                        size, data = path.stat().st_size, path.read_bytes()
+                    except OSError as exc:
+                        wrong.append(f"{path}: {exc}")
+                        continue
+                    if size != len(data) or hashlib.sha256(data).hexdigest() != digest:
+                        wrong.append(f"{path}: stat says {size} bytes, read {len(data)}, content differs")
                     checked += 1
+        assert wrong == [], f"{len(wrong)} of {checked} reads wrong, e.g. {wrong[:3]}"
         return checked
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gluster_helpers import DOMAIN, GlusterLab, Writer, partition
+from gluster_helpers import DOMAIN, GlusterLab, Reader, Writer, partition
 
 from cargohold.lab.daemon import pids_naming
 from cargohold.wait import wait_until
@@ -33,10 +33,15 @@ def cluster(gluster: GlusterLab):
 
 
 def start_writers(gluster: GlusterLab, tag: str) -> list[Writer]:
-    writers = [Writer(f"{tag}-web1", gluster.site_dir(1)), Writer(f"{tag}-web2", gluster.site_dir(2))]
+    """On each web node one writer in place at the final name and one through temp + rename; a reader
+    keeps every node's caches warm and checks every read it makes."""
+    writers = [Writer(f"{tag}-web{n}-{mode}", gluster.site_dir(n), rename=mode == "rename")
+               for n in (1, 2) for mode in ("inplace", "rename")]
     for w in writers:
         w.start()
-    wait_until(lambda: all(len(w.acked) >= 5 for w in writers), 30, "writers to get going")
+    wait_until(lambda: all(len(w.acked) >= 3 for w in writers), 30, "writers to get going")
+    gluster.reader = Reader(writers, [gluster.site_dir(1), gluster.site_dir(2)])
+    gluster.reader.start()
     return writers
 
 
@@ -62,9 +67,20 @@ def recover_and_check(gluster: GlusterLab, writers: list[Writer]) -> None:
     # No manual heal: the profile's heal-timeout must get the backlog to zero by itself.
     healed_in = gluster.wait_healed(HEAL_LIMIT)
     wait_until(lambda: gluster.clients_connected(1) and gluster.clients_connected(2), 30, "clients to reconnect")
-    assert [w.failed for w in writers] == [{}, {}], "no write may fail"
+    reader = finish_reader(gluster)
+    assert [w.failed for w in writers] == [{}] * len(writers), "no write may fail"
     assert gluster.check_replicas(writers) > 0
+    assert reader.reads > 100
     print(f"healed in {healed_in:.1f}s; max write gaps {[round(w.max_gap, 1) for w in writers]}")
+
+
+def finish_reader(gluster: GlusterLab) -> Reader:
+    reader = gluster.reader
+    assert reader is not None
+    reader.finish()
+    assert reader.wrong == [], f"{len(reader.wrong)} of {reader.reads} reads through the mounts were wrong: " \
+                               f"{reader.wrong[:3]}"
+    return reader
 
 
 def test_hung_data_node_stalls_writes_briefly_then_heals_by_itself(cluster: GlusterLab):
@@ -157,9 +173,13 @@ def test_two_of_three_nodes_down_refuses_writes_cleanly_and_never_splits_brain(c
         for name in w.failed:
             for brick in cluster.data_bricks():
                 path = brick / "files" / DOMAIN / name
-                assert not path.exists() or path.stat().st_size in (0, w.size), f"{name} torn on {brick}"
+                # in place: absent or empty (the write was refused); never part of the bytes. With
+                # rename the final name never appears for a refused file.
+                assert not path.exists() or (not w.rename and path.stat().st_size in (0, w.failed_sizes[name])), \
+                    f"{name} torn on {brick}"
     summary = cluster.cli_any().heal_summary("web")
     assert [s.split_brain for s in summary] == [0, 0, 0]
     for w, before in zip(writers, acked_before, strict=True):
         assert set(before) <= set(w.acked)
+    finish_reader(cluster)
     assert cluster.check_replicas(writers) > 0

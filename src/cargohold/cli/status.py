@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -50,6 +51,10 @@ def render_swarm(out: Output, swarm: dict[str, Any]) -> None:
                for s in swarm["services"]])
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
 def render_status(out: Output, report: StatusReport) -> None:
     root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
     out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
@@ -71,6 +76,12 @@ def render_status(out: Output, report: StatusReport) -> None:
         render_swarm(out, report.swarm)
     if report.cluster is not None:
         render_cluster(out, report.cluster)
+    if report.storage_check is not None:
+        check = report.storage_check
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check["at"]))
+        out.table(f"Last storage check ({when}, written through {check['writer']})",
+                  ["node", "state", "new file", "in-place rewrite"],
+                  [[n["node"], n["state"], _ms(n["create_s"]), _ms(n["rewrite_s"])] for n in check["nodes"]])
     if report.orphans:
         out.table("Orphans (labelled for this fleet, not in the fleet file; `apply` removes them)",
                   ["site", "#", "node", "state", "container"],

@@ -6,7 +6,8 @@ import click
 
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
-from cargohold.errors import UsageError
+from cargohold.errors import RuntimeFailure, UsageError
+from cargohold.storage.canary import advice, check, node_mounts
 from cargohold.storage.gluster_maintenance import rolling_restart
 from cargohold.storage.glusterfs import GlusterStorage
 
@@ -47,3 +48,35 @@ def storage_restart(ctx: Context, rolling: bool, settle_timeout: float) -> None:
     out = Output()
     rolling_restart(storage, out.progress, settle_timeout)
     out.line(f"restarted every brick of volume {storage.spec.volume}; heal backlog 0, all clients connected")
+
+
+@storage_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--deadline", type=float, default=2.0, show_default=True,
+              help="Seconds a node may take to read a change right.")
+@pass_context
+def storage_check(ctx: Context, as_json: bool, deadline: float) -> None:
+    """Canary: write through one web node's mount, read through every other one.
+
+    Writes a small file under the reserved name .cargohold-canary/ at the storage root through the
+    first node's mount, rewrites it in place, and after each change reads it through every other
+    node's mount. Reports per node how long it took to read the new bytes, or stale / wrong; exits 1
+    on either. Removes its file; keeps the last result for `status`. Takes seconds: monitoring can
+    run it every minute.
+    """
+    if deadline <= 0 or deadline > 60:
+        raise UsageError("--deadline: between 0 and 60 seconds")
+    mounts = node_mounts(ctx.desired().node_storage)
+    result = check(mounts, deadline)
+    out = Output()
+    if as_json:
+        out.json(result.to_json())
+    else:
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v * 1000:.0f} ms"
+        out.table(f"Storage check: written through {result.writer}", ["node", "state", "new file", "in-place rewrite",
+                                                                      "detail"],
+                  [[n.node, n.state, ms(n.create_s), ms(n.rewrite_s), n.detail or "-"] for n in result.nodes])
+    if not result.ok:
+        raise RuntimeFailure("storage check: " + "; ".join(result.problems())
+                             + (f". {advice(result)}" if advice(result) else ""))
