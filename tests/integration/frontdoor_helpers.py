@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import urllib.error
@@ -29,8 +30,9 @@ class Load:
         while not self.stop.is_set() and time.monotonic() < self.deadline and i < 5000:
             i += 1
             if self.uploads and i % 3 == 0:
-                name, body = f"up-{n}-{i}.txt", os.urandom(256)
-                code = request(self.url, self.host, "POST", f"/upload/{name}", body)
+                how = "upload-inplace" if i % 6 == 0 else "upload"  # as PHP writes, and via rename
+                name, body = f"up-{n}-{i}.txt", os.urandom(random.randint(1, 16) * 1024)
+                code = request(self.url, self.host, "POST", f"/{how}/{name}", body)
                 ok = code == 201
                 if ok:
                     with self.lock:

@@ -52,7 +52,7 @@ def test_each_domain_and_alias_reach_only_their_site_and_unknown_hosts_get_404(f
     assert fleet.cli("plan", "--json").json()["changes"] == 0
 
 
-def http_host(url: str, host: str) -> tuple[int, bytes, dict]:
+def http_host(url: str, host: str, path: str = "/") -> tuple[int, bytes, dict]:
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -60,7 +60,7 @@ def http_host(url: str, host: str) -> tuple[int, bytes, dict]:
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
-    req = urllib.request.Request(url + "/", headers={"Host": host})
+    req = urllib.request.Request(url + path, headers={"Host": host})
     try:
         with opener.open(req, timeout=5) as resp:
             return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
@@ -104,6 +104,9 @@ def test_image_change_under_load_fails_no_request_and_keeps_every_upload(fleet: 
     assert len(load.acked) > 20
     for name, body in load.acked.items():
         assert (fleet.root / "files" / A / name).read_bytes() == body
+        for port in (23210, 23211):  # over HTTP from every instance, each asked directly
+            status, data, _ = http_host(f"http://127.0.0.1:{port}", A, f"/sites/default/files/{name}")
+            assert (status, data) == (200, body), f"{name} from instance on port {port}: {status}, {len(data)} bytes"
     assert http_host(url, A)[2]["x-version"] == "2"
 
 

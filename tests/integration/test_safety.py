@@ -119,10 +119,25 @@ def test_purge_deletes_only_that_site_and_only_when_confirmed(fleet: FleetFixtur
 
     hostile = fleet.cli("site", "purge", "../files", "--yes")
     assert hostile.code == 2 and "not a valid domain" in hostile.err
+    hostile = fleet.cli("site", "purge", f"{gone}\n", "--yes")
+    assert hostile.code == 2 and "not a valid domain" in hostile.err
+
+    # A directory kept under the root with the site's name, not created by cargohold: never purged.
+    (fleet.root / "backups" / gone).mkdir(parents=True)
+    (fleet.root / "backups" / gone / "keep.tar").write_bytes(b"backup")
+    # A root whose marker is another fleet's: nothing is deleted.
+    marker = fleet.root / ".cargohold-fleet.json"
+    ours = marker.read_text()
+    marker.write_text('{"fleet": "someone-else"}')
+    other = fleet.cli("site", "purge", gone, "--yes")
+    assert other.code == 1 and "someone-else" in other.err and "nothing was deleted" in other.err
+    assert (fleet.root / "files" / gone / "b.txt").exists()
+    marker.write_text(ours)
 
     done = fleet.cli("site", "purge", gone, "--yes")
     assert done.code == 0, done.err
     assert not (fleet.root / "files" / gone).exists() and not (fleet.root / "logs" / gone).exists()
+    assert (fleet.root / "backups" / gone / "keep.tar").read_bytes() == b"backup"
     assert (fleet.root / "files" / keep / "a.txt").read_bytes() == b"a"
     assert (fleet.root / "logs" / keep).is_dir()
 

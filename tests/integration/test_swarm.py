@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -131,8 +132,10 @@ class Poller:
         while not self.stop.is_set() and time.monotonic() < deadline and i < 5000:
             i += 1
             upload = self.uploads and i % 2 == 0
-            name, body = f"p{os.getpid()}-{id(self)}-{n}-{i}.bin", os.urandom(512)
-            req = urllib.request.Request(self.url + (f"/upload/{name}" if upload else "/"),
+            # Half of the uploads as PHP writes them (in place at the final name), half via rename.
+            how = "upload-inplace" if i % 4 == 0 else "upload"
+            name, body = f"p{os.getpid()}-{id(self)}-{n}-{i}.bin", os.urandom(random.randint(1, 16) * 1024)
+            req = urllib.request.Request(self.url + (f"/{how}/{name}" if upload else "/"),
                                          data=body if upload else None, method="POST" if upload else "GET",
                                          headers={"Host": self.host})
             try:
@@ -167,12 +170,37 @@ class Poller:
 
 
 def assert_uploads_stored(swarm: SwarmFixture, *pollers: Poller, site: str = A) -> int:
+    """Every acknowledged upload reads back exactly through every web node's mount, and over HTTP
+    from every instance of the site, each asked directly on its own node (what a visitor gets
+    whichever instance the front door picks)."""
+    fleet = json.loads(swarm.fleet_file.read_text())
+    address = {n["name"]: n["address"] for n in fleet["nodes"]}
+    port = next(s["port"] for s in fleet["sites"] if s["domain"] == site)
+    instances = [f"http://{address[node]}:{port}" for _, node, _ in swarm.tasks(site)]
+    assert len(instances) >= 2, instances
+    wrong: list[str] = []
     count = 0
     for poller in pollers:
         for name, body in poller.acked.items():
-            assert (swarm.mount(3) / "files" / site / name).read_bytes() == body, f"acknowledged {name} lost"
+            for node in (1, 2, 3):
+                path = swarm.mount(node) / "files" / site / name
+                if not path.exists() or path.stat().st_size != len(body) or path.read_bytes() != body:
+                    wrong.append(f"{name} through web{node}'s mount")
+            for url in instances:
+                got = http_get(url + f"/sites/default/files/{name}", site)
+                if got != body:
+                    wrong.append(f"{name} from {url}: {'error' if got is None else f'{len(got)} bytes'}")
             count += 1
+    assert wrong == [], f"{len(wrong)} wrong reads of {count} uploads, e.g. {wrong[:4]}"
     return count
+
+
+def http_get(url: str, host: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=30) as resp:
+            return resp.read()
+    except OSError:
+        return None
 
 
 def test_two_instances_on_two_nodes_and_an_upload_through_one_door_is_served_by_another(swarm: SwarmFixture):

@@ -9,7 +9,7 @@ import click
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.cli.status import human_bytes
-from cargohold.errors import UsageError
+from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.fleet.fields import check_domain
 
 
@@ -41,10 +41,14 @@ def purge(ctx: Context, domain: str, yes: bool) -> None:
         raise UsageError(f"{domain} still has a Swarm service; run apply to remove it first")
     if running:
         raise UsageError(f"{domain} still has {len(running)} container(s); run apply to remove them first")
+    root = backends.storage.check_root(fleet.fleet)
+    if not root.ok:  # another fleet's root, or an unmounted one: not ours to delete from
+        raise RuntimeFailure(f"storage root {root.root}: {root.reason}; nothing was deleted")
     dirs = backends.storage.site_dirs(domain)
     out = Output()
     if not dirs:
-        out.line(f"{domain} has no directories under {backends.storage.root}; nothing to purge")
+        out.line(f"{domain} has no directories on record under {backends.storage.root} (cargohold deletes only "
+                 "the areas it created for a site); nothing to purge")
         return
     for rel in dirs:
         usage = backends.storage.usage(rel)

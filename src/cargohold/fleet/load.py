@@ -14,6 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from cargohold.errors import FleetError
+from cargohold.fleet.fields import control_character
 from cargohold.fleet.schema import Fleet
 
 DEFAULT_FLEET_FILE = "cargohold.yml"
@@ -64,6 +65,10 @@ def _parse_yaml(text: str, name: str) -> Any:
 def _expand(node: Any, loc: Loc, name: str, tree: CommentedMap, environ: Mapping[str, str]) -> Any:
     """Turn ruamel's tree into plain dicts/lists, expanding ${VAR} and ${VAR:-default} in strings."""
     if isinstance(node, CommentedMap):
+        for key in node:
+            if isinstance(key, str) and control_character(key):
+                raise FleetError(f"{_where(name, tree, loc)}: {_dotted((*loc, key))}: the key contains a control "
+                                 f"character ({control_character(key)})")
         return {key: _expand(value, (*loc, key), name, tree, environ) for key, value in node.items()}
     if isinstance(node, CommentedSeq):
         return [_expand(value, (*loc, i), name, tree, environ) for i, value in enumerate(node)]
@@ -80,7 +85,12 @@ def _expand(node: Any, loc: Loc, name: str, tree: CommentedMap, environ: Mapping
                 return default
             raise FleetError(f"{_where(name, tree, loc)}: {_dotted(loc)}: environment variable {var} is not set")
 
-        return _VAR_RE.sub(substitute, str(node))
+        value = _VAR_RE.sub(substitute, str(node))
+        bad = control_character(value)
+        if bad:  # a newline or NUL could end a line of a rendered configuration and start one of its own
+            raise FleetError(f"{_where(name, tree, loc)}: {_dotted(loc)}: contains a control character ({bad}); "
+                             "no value may")
+        return value
     return node
 
 

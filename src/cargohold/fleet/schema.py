@@ -27,6 +27,8 @@ from cargohold.fleet.fields import (
     Model,
     Name,
     Seconds,
+    SSHTarget,
+    StorageRoot,
     VolumeName,
     parse_size,
     unique,
@@ -50,7 +52,7 @@ class Health(Model):
     def _one_probe(self) -> Health:
         if (self.http is None) == (self.command is None):
             raise ValueError("give exactly one of 'http' (a path) or 'command'")
-        if self.http is not None and not re.match(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$", self.http):
+        if self.http is not None and not re.fullmatch(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$", self.http):
             raise ValueError(f"http {self.http!r} must be a URL path starting with '/'")
         return self
 
@@ -59,14 +61,14 @@ class LocalStorage(Model):
     """A storage root that is a directory on every node (a mount of shared storage, or a lab dir)."""
 
     backend: Literal["local"]
-    root: AbsolutePath
+    root: StorageRoot
 
 
 class GlusterServer(Model):
     name: Name
     address: Host
     brick: AbsolutePath
-    ssh: str | None = None  # user@host[:port]; none: the server is this machine
+    ssh: SSHTarget | None = None  # user@host[:port]; none: the server is this machine
     # A glusterd of its own on this machine (the lab); none: the system glusterd.
     glusterd_socket: AbsolutePath | None = None
 
@@ -75,7 +77,7 @@ class GlusterStorage(Model):
     """The storage root is a replicated GlusterFS volume that every web node mounts at `root`."""
 
     backend: Literal["glusterfs"]
-    root: AbsolutePath
+    root: StorageRoot
     volume: VolumeName
     servers: list[GlusterServer] = Field(min_length=2)
     replica: int = Field(3, ge=2, le=3)
@@ -110,7 +112,7 @@ class GlusterStorage(Model):
                     "bricks are on one server: losing that server loses both copies"
                 )
         for name in self.options:
-            if not OPTION_RE.match(name):
+            if not OPTION_RE.fullmatch(name):
                 raise ValueError(f"options: {name!r} is not a GlusterFS option name (like network.ping-timeout)")
         return self
 
@@ -154,12 +156,12 @@ class Node(Model):
     name: Name
     engine: EngineURL
     # Where this node's instances are reachable (they use host networking).
-    address: str = "127.0.0.1"
+    address: Host = "127.0.0.1"
     # Where this node mounts the storage (default: storage.root); the lab gives each node its own.
     storage_root: AbsolutePath | None = None
     # Where cargohold keeps this node's mount pid and log.
     state_dir: AbsolutePath = "/var/lib/cargohold"
-    ssh: str | None = None  # user@host[:port] to mount storage on a remote node
+    ssh: SSHTarget | None = None  # user@host[:port] to mount storage on a remote node
     # This node's front door binds here (default: frontdoor.http/https); the lab gives each node its own ports.
     frontdoor_http: Bind | None = None
     frontdoor_https: Bind | None = None
@@ -214,7 +216,7 @@ class Site(Model):
             raise ValueError("nodes: a node is named twice")
         if self.quota is not None:
             parse_size(self.quota)
-        if self.user is not None and not re.match(r"^[a-z0-9_][a-z0-9_.-]*(:[a-z0-9_][a-z0-9_.-]*)?$", self.user):
+        if self.user is not None and not re.fullmatch(r"^[a-z0-9_][a-z0-9_.-]*(:[a-z0-9_][a-z0-9_.-]*)?$", self.user):
             raise ValueError(f"user {self.user!r} must be 'name', 'uid' or 'uid:gid'")
         return self
 

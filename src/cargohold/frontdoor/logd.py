@@ -23,7 +23,7 @@ _SITE = re.compile(r" site=(\S+) ")
 def append_site_line(root: str, domain: str, line: bytes) -> bool:
     """Append to logs/<domain>/frontdoor-access.log without following any link; False if the
     site has no log area (or it is not a plain directory)."""
-    if len(domain) > 253 or not DOMAIN_RE.match(domain):
+    if len(domain) > 253 or not DOMAIN_RE.fullmatch(domain):
         return False
     try:
         with parent_below(root, f"logs/{domain}/{LOG_NAME}") as parent:

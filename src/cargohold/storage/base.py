@@ -11,6 +11,27 @@ from cargohold.model import DirSpec, ObservedDir, StorageState
 # Written once by `storage init` at the root; apply refuses to start instances without it, so a
 # missing mount never sends a site's uploads silently to an empty local directory.
 MARKER_FILE = ".cargohold-fleet.json"
+# Beside it: the areas cargohold created for each site; `site purge` deletes only those.
+AREAS_FILE = ".cargohold-areas.json"
+
+
+def atomic_write(directory: str, name: str, data: bytes, mode: int) -> None:
+    """Write directory/name whole or not at all: a temp file of an unpredictable name created with
+    O_EXCL|O_NOFOLLOW in the same directory, fsync, rename over the name."""
+    import os
+    import secrets
+
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, os.path.join(directory, name))
 
 
 @dataclass(frozen=True)

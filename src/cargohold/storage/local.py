@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from cargohold.errors import StorageError, UsageError
 from cargohold.model import DirSpec, ObservedDir, StorageState
-from cargohold.storage.base import MARKER_FILE, Usage
+from cargohold.storage.base import AREAS_FILE, MARKER_FILE, Usage, atomic_write
 from cargohold.storage.safepath import (
     UnsafePath,
     ensure_dir_below,
@@ -72,9 +72,31 @@ class LocalStorage:
 
     def ensure_dir(self, spec: DirSpec) -> None:
         try:
+            area, _, domain = spec.relpath.partition("/")
+            self._record_area(domain, area)  # first: purge may delete only what is on record
             ensure_dir_below(self.root, spec.relpath, spec.uid, spec.gid, spec.mode)
         except (UnsafePath, OSError) as exc:
             raise StorageError(f"{spec.target}: {exc}") from None
+
+    def recorded_areas(self) -> dict[str, list[str]]:
+        """domain -> the areas cargohold created for it on this root (AREAS_FILE)."""
+        try:
+            with open(os.path.join(self.root, AREAS_FILE), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"storage root {self.root}: {AREAS_FILE} is unreadable: {exc}") from None
+        if not isinstance(data, dict):
+            raise StorageError(f"storage root {self.root}: {AREAS_FILE} is not a mapping")
+        return {str(k): [str(a) for a in v] for k, v in data.items() if isinstance(v, list)}
+
+    def _record_area(self, domain: str, area: str) -> None:
+        record = self.recorded_areas()
+        if area in record.get(domain, []):
+            return
+        record[domain] = sorted({*record.get(domain, []), area})
+        atomic_write(self.root, AREAS_FILE, json.dumps(record, indent=1, sort_keys=True).encode(), 0o644)
 
     def usage(self, relpath: str) -> Usage | None:
         try:
@@ -99,22 +121,15 @@ class LocalStorage:
                 f"storage root {self.root} has no marker but is not empty ({', '.join(sorted(existing)[:5])}); "
                 "check it is the right root, then run again with --force"
             )
-        tmp = os.path.join(self.root, f".{MARKER_FILE}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"fleet": fleet, "initialised": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, os.path.join(self.root, MARKER_FILE))
+        marker = {"fleet": fleet, "initialised": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write(self.root, MARKER_FILE, json.dumps(marker).encode(), 0o644)
         return f"initialised storage root {self.root} for fleet {fleet}"
 
     def site_dirs(self, domain: str) -> list[str]:
-        """Every <area>/<domain> that exists below the root (areas the file no longer names too)."""
+        """Every <area>/<domain> that cargohold created for the site (on record at the root) and that
+        exists; never another directory that happens to carry the domain's name (a backup, say)."""
         found = []
-        try:
-            areas = sorted(e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False))
-        except OSError:
-            return []
-        for area in areas:
+        for area in self.recorded_areas().get(domain, []):
             try:
                 if lstat_below(self.root, f"{area}/{domain}") is not None:
                     found.append(f"{area}/{domain}")
@@ -130,4 +145,7 @@ class LocalStorage:
                     removed.append(relpath)
             except (UnsafePath, OSError) as exc:
                 raise StorageError(f"purge {relpath}: {exc}") from None
+        record = self.recorded_areas()
+        if record.pop(domain, None) is not None:
+            atomic_write(self.root, AREAS_FILE, json.dumps(record, indent=1, sort_keys=True).encode(), 0o644)
         return removed

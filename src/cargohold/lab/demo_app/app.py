@@ -99,7 +99,10 @@ class Handler(BaseHTTPRequestHandler):
         self.do_POST()
 
     def do_POST(self):
-        prefix = "/upload/"
+        # /upload/NAME: temp file, fsync, rename into place. /upload-inplace/NAME: written at its final
+        # name (what PHP's move_uploaded_file does across filesystems, file_put_contents, fs.writeFile).
+        in_place = self.path.startswith("/upload-inplace/")
+        prefix = "/upload-inplace/" if in_place else "/upload/"
         if not self.path.startswith(prefix):
             return self.reply(404, b"not found\n")
         name = safe_name(self.path[len(prefix):])
@@ -107,12 +110,14 @@ class Handler(BaseHTTPRequestHandler):
         if name is None or length > MAX_UPLOAD:
             return self.reply(400, b"bad upload\n")
         data = self.rfile.read(length)
-        tmp = os.path.join(FILES, f".{name}.{INSTANCE}.tmp")
+        final = os.path.join(FILES, name)
+        tmp = final if in_place else os.path.join(FILES, f".{name}.{INSTANCE}.tmp")
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, os.path.join(FILES, name))
+        if not in_place:
+            os.replace(tmp, final)
         return self.reply(201, f"stored {name} ({len(data)} bytes)\n".encode())
 
     def log_message(self, fmt, *args):
