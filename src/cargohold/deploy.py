@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from cargohold.errors import CargoholdError, FleetError, RuntimeFailure
+from cargohold.errors import CargoholdError, FleetError, RuntimeFailure, UsageError
 from cargohold.fleet.fields import check_image
 from cargohold.fleet.load import parse_fleet
 
@@ -58,8 +60,25 @@ def edit_image(path: Path, domain: str, image: str) -> ImageEdit:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.cargohold-tmp")
-    tmp.write_text(text, encoding="utf-8")
+    """Replace the fleet file whole: a temp file of an unpredictable name created with O_EXCL in the
+    same directory, with the file's mode and owner, fsync, rename. A symlinked fleet file is refused
+    (the write would land wherever the link points)."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: not a regular file (a symlink?); deploy rewrites only a plain fleet file")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, stat.S_IMODE(st.st_mode))
+    try:
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        if os.geteuid() == 0:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 import sys
 
 from cargohold.fleet.fields import DOMAIN_RE
@@ -29,9 +30,13 @@ def append_site_line(root: str, domain: str, line: bytes) -> bool:
         with parent_below(root, f"logs/{domain}/{LOG_NAME}") as parent:
             if parent is None:
                 return False
-            fd = os.open(parent[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640,
-                         dir_fd=parent[0])
+            # O_NONBLOCK: a FIFO planted by the site fails at once instead of blocking every site's
+            # logging; only a regular file is written to.
+            fd = os.open(parent[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                         | os.O_NONBLOCK, 0o640, dir_fd=parent[0])
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return False
                 os.write(fd, line)
             finally:
                 os.close(fd)
@@ -58,8 +63,11 @@ def serve(sock_path: str, root: str, fallback: str) -> None:
         match = _SITE.search(line.decode(errors="replace"))
         if match and append_site_line(root, match.group(1), line):
             continue
-        with open(fallback, "ab") as fh:
-            fh.write(line)
+        try:
+            with open(fallback, "ab") as fh:
+                fh.write(line)
+        except OSError as exc:  # keep serving the other sites
+            sys.stderr.write(f"cannot write {fallback}: {exc}\n")
 
 
 if __name__ == "__main__":
