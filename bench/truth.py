@@ -57,6 +57,8 @@ CANDIDATES: dict[str, dict[str, str]] = {
     "profile-t1": {**PROFILE, "performance.md-cache-timeout": "1"},
     "defaults": {},
     "final": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on"},
+    "final-noinval": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on",
+                      "performance.cache-invalidation": "off"},
     "t1-noqr": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read": "off"},
     "t1-qrinval": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on"},
     "t1-ctime": {**PROFILE, "performance.md-cache-timeout": "1", "performance.ctime-invalidation": "on"},
@@ -136,6 +138,56 @@ class Verifier(threading.Thread):
                         self.wrong += 1
                 if self.stop.is_set():
                     return
+
+
+def churn(writer_dir: Path, reader_dirs: list[Path], seconds: float, files: int = 50) -> dict[str, int]:
+    """No fault: one node replaces files whole (temp + rename, 16 KiB, new bytes each time) while the
+    other nodes read them over and over. Every read must return one complete version."""
+    writer_dir.mkdir(parents=True, exist_ok=True)
+    versions: dict[str, set[str]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    counts = {"writes": 0, "reads": 0, "wrong": 0, "errors": 0}
+
+    def write_loop() -> None:
+        rng = random.Random(1)
+        n = 0
+        while not stop.is_set():
+            name = f"churn-{n % files:03d}.dat"
+            data = rng.randbytes(16384)
+            with lock:
+                versions.setdefault(name, set()).add(hashlib.sha256(data).hexdigest())
+            tmp = writer_dir / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.rename(tmp, writer_dir / name)
+            counts["writes"] += 1
+            n += 1
+            time.sleep(0.01)
+
+    def read_loop(directory: Path) -> None:
+        while not stop.is_set():
+            for i in range(files):
+                name = f"churn-{i:03d}.dat"
+                try:
+                    data = (directory / name).read_bytes()
+                except OSError:
+                    counts["errors"] += 1
+                    continue
+                with lock:
+                    known = versions.get(name, set())
+                    counts["reads"] += 1
+                    if known and hashlib.sha256(data).hexdigest() not in known:
+                        counts["wrong"] += 1
+
+    threads = [threading.Thread(target=write_loop, daemon=True)]
+    threads += [threading.Thread(target=read_loop, args=(d,), daemon=True) for d in reader_dirs]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    return counts
 
 
 def wrong_through(mount_dir: Path, acked: dict[str, str]) -> int:
@@ -220,16 +272,25 @@ table inet {table} {{
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fault", type=float, default=12)
-    parser.add_argument("--mode", choices=("stop", "partition"), default="stop")
+    parser.add_argument("--mode", choices=("stop", "partition", "restart"), default="stop",
+                        help="restart: each server's brick in turn (arbiter first) killed and started again, "
+                             "heal to 0 in between")
     parser.add_argument("--only", nargs="*", help="candidate names (default: all)")
     parser.add_argument("--rename", action="store_true", help="write temp + rename instead of in place")
     parser.add_argument("--consistency", action="store_true", help="measure the cross-node rows, no fault")
+    parser.add_argument("--churn", type=float, default=0, help="seconds of whole-file replacement on web1 "
+                        "read through web2, no fault")
     args = parser.parse_args()
     candidates = {k: v for k, v in CANDIDATES.items() if not args.only or k in args.only}
     names = {f"v{i}": c for i, c in enumerate(candidates)}
     cluster = Cluster()
     cluster.up(candidates)
     try:
+        if args.churn:
+            for v, cand in names.items():
+                counts = churn(cluster.mount(v, 1) / "churn", [cluster.mount(v, 2) / "churn"], args.churn)
+                print(f"{cand:>18}: {counts}", flush=True)
+            return
         if args.consistency:
             from consistency import measure_all
             for v, cand in names.items():
@@ -254,6 +315,17 @@ def main() -> None:
             time.sleep(args.fault)
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
+        elif args.mode == "restart":
+            for index in (3, 2, 1):
+                for v in names:
+                    os.kill(cluster.brick_pid(v, index), signal.SIGKILL)
+                time.sleep(args.fault)
+                for v in names:
+                    cluster.cli.call("volume", "start", v, "force", timeout=120)
+                deadline = time.monotonic() + 300
+                time.sleep(3)
+                while any(cluster.heal_total(v) for v in names) and time.monotonic() < deadline:
+                    time.sleep(1)
         else:
             with partition(cluster.servers[1].address):
                 time.sleep(args.fault)

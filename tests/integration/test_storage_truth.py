@@ -46,11 +46,13 @@ def test_storage_check_reports_every_node_and_status_shows_it(gluster: GlusterLa
 
 
 def test_storage_check_catches_a_node_that_reads_stale_bytes(gluster: GlusterLab):
-    """The caching options of an earlier profile (quick-read trusting upcalls it never gets for a
-    rewrite in place): the canary must say web2 is stale, exit 1, and status must show it."""
+    """The caching options of an earlier profile (md-cache taking upcalls, quick-read then trusting
+    upcalls it does not act on): a rewrite in place is never seen on web2. The canary must say web2
+    is stale, exit 1, and status must show it."""
     good = gluster.fleet_file.read_text()
     data = json.loads(good)
-    data["storage"]["options"] = {"performance.quick-read-cache-invalidation": "off"}
+    data["storage"]["options"] = {"performance.cache-invalidation": "on",
+                                  "performance.quick-read-cache-invalidation": "off"}
     bad = gluster.fleet_file.with_name("gluster-stale-fleet.yml")
     bad.write_text(json.dumps(data))
     try:

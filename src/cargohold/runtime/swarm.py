@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,16 @@ import docker.errors
 import docker.types
 
 from cargohold.errors import RuntimeFailure
-from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec
+from cargohold.model import (
+    ObservedService,
+    ObservedSwarm,
+    ObservedTask,
+    ServiceSpec,
+    SwarmNode,
+    SwarmSpec,
+    TLSFiles,
+    label_config,
+)
 from cargohold.runtime.docker import (
     LABEL_CONFIG,
     LABEL_FLEET,
@@ -73,10 +82,22 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300]
 
 
+def mounts_answer(targets: Iterable[str], wait: float = 1.0) -> str:
+    """Shell: fails when a storage mount answers with an error (a lost FUSE client: ENOTCONN, or a
+    missing directory), passes while it is only slow. A storage pause (a hung brick) stalls every
+    node alike, and replacing the instances would not help but take every one down at once; so the
+    test runs in the background and still pending after `wait` seconds counts as paused, not lost."""
+    dirs = " && ".join(f"test -d {shlex.quote(t)}" for t in targets)
+    steps = int(wait * 10)
+    return (f"( {dirs} ) >/dev/null 2>&1 & p=$!; i=0; "
+            f"while kill -0 $p 2>/dev/null && [ $i -lt {steps} ]; do sleep 0.1; i=$((i+1)); done; "
+            "if kill -0 $p 2>/dev/null; then true; else wait $p; fi")
+
+
 class SwarmRuntime:
-    def __init__(self, spec: SwarmSpec, engines: Mapping[str, str]) -> None:
+    def __init__(self, spec: SwarmSpec, engines: Mapping[str, str], tls: Mapping[str, TLSFiles] | None = None) -> None:
         self.spec = spec
-        self.engines = DockerRuntime(engines)  # one client per node, for joins and labels
+        self.engines = DockerRuntime(engines, tls=tls)  # one client per node, for joins and labels
         self.addresses = {n.name: n.address for n in spec.nodes}
 
     @property
@@ -190,7 +211,7 @@ class SwarmRuntime:
         """The node engine's `info`, or why it did not answer (bounded: a dead node costs `timeout`)."""
         url = self.engines.engines[node]
         try:
-            client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
+            client = self.engines.new_client(node, timeout)
         except docker.errors.DockerException as exc:
             return None, f"engine at {url} not answering: {_short(exc)}"
         try:
@@ -264,8 +285,8 @@ class SwarmRuntime:
             # The storage guard inside the instance: a storage mount that dies under it (a lost
             # FUSE client) makes it unhealthy, Swarm replaces it, and the replacement cannot land
             # on that node (its bind source is missing on the empty mount point).
-            dirs = " && ".join(f"test -d {shlex.quote(m.target)}" for m in spec.mounts)
-            health["test"] = ["CMD-SHELL", f"{dirs} && {{ {health['test'][1]}; }}"]
+            health["test"] = ["CMD-SHELL", f"{mounts_answer(m.target for m in spec.mounts)} && "
+                                           f"{{ {health['test'][1]}; }}"]
         container = docker.types.ContainerSpec(
             image=spec.image,
             env=[f"{k}={v}" for k, v in sorted(env.items())],
@@ -299,7 +320,7 @@ class SwarmRuntime:
             "name": service_name(fleet, spec.site),
             "labels": {LABEL_FLEET: fleet, LABEL_SITE: spec.site, LABEL_HASH: spec.config_hash(),
                        LABEL_TASK_HASH: spec.task_hash(),
-                       LABEL_CONFIG: json.dumps(spec.config(), sort_keys=True)},
+                       LABEL_CONFIG: json.dumps(label_config(spec.config()), sort_keys=True)},
             "mode": docker.types.ServiceMode("replicated", replicas=spec.replicas),
             "update_config": update,
             "rollback_config": rollback,
