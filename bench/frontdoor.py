@@ -68,7 +68,7 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         LocalStorage(str(root)).init_root("fd")
         fleet = Fleet.model_validate({
-            "fleet": "fd", "storage": {"backend": "local", "root": str(root)},
+            "fleet": "fd", "storage": {"backend": "local", "root": str(root), "mount": False},
             "nodes": [{"name": "web1", "engine": lab.engine.url, "state_dir": str(lab.home / "web1")}],
             "frontdoor": {"http": f"127.0.0.1:{DOOR}", "check_interval": 1},
             "sites": [{"domain": HOST, "image": "cargohold-demo:1", "port": PORT, "instances": 1,

@@ -36,7 +36,7 @@ from cargohold.storage.local import LocalStorage
 def fleet_of(name: str, n: int, root: Path, engine: str) -> Fleet:
     return Fleet.model_validate({
         "fleet": name,
-        "storage": {"backend": "local", "root": str(root)},
+        "storage": {"backend": "local", "root": str(root), "mount": False},
         "nodes": [{"name": "web1", "engine": engine}],
         "sites": [
             {"domain": f"site{i}.example.com", "image": "cargohold-demo:1", "port": 30000 + i, "instances": 1,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors
-from cargohold.model import Desired, Observed, Plan, StorageState
+from cargohold.model import Desired, Observed, Plan, StorageState, TLSFiles
 from cargohold.plan import plan as make_plan
 from cargohold.runtime.base import Runtime
 from cargohold.runtime.docker import DockerRuntime
@@ -33,20 +33,22 @@ class Backends:
         """Is the fleet's storage (its marker) visible where this node's instances mount it?"""
         if isinstance(self.storage, GlusterStorage):
             return self.storage.check_node(node, desired.fleet)
-        state = LocalStorage(desired.root_of(node)).check_root(desired.fleet)
+        state = LocalStorage(desired.root_of(node), desired.storage_mount).check_root(desired.fleet)
         return StorageState(state.root, state.ok, state.reason, node)
 
 
 def connect(fleet: Fleet) -> Backends:
-    runtime = DockerRuntime({node.name: node.engine for node in fleet.nodes})
+    tls = {node.name: TLSFiles(t.ca, t.cert, t.key) for node in fleet.nodes
+           if (t := node.tls or fleet.engine_tls) is not None and node.engine.startswith("tcp://")}
+    runtime = DockerRuntime({node.name: node.engine for node in fleet.nodes}, tls=tls)
     desired = desired_state(fleet)
     storage: StorageBackend
     if desired.cluster is not None:
         storage = GlusterStorage(fleet.fleet, desired.cluster, desired.node_storage, fleet.storage.root)
     else:
-        storage = LocalStorage(fleet.storage.root)
+        storage = LocalStorage(fleet.storage.root, desired.storage_mount)
     frontdoors = FrontDoors(fleet) if fleet.frontdoor is not None else None
-    swarm = SwarmRuntime(desired.swarm, runtime.engines) if desired.swarm is not None else None
+    swarm = SwarmRuntime(desired.swarm, runtime.engines, tls) if desired.swarm is not None else None
     return Backends(runtime=runtime, storage=storage, frontdoors=frontdoors, swarm=swarm)
 
 

@@ -103,7 +103,7 @@ class FleetFixture:
     def write(self, sites: list[dict], **extra: object) -> Path:
         data = {
             "fleet": self.name,
-            "storage": {"backend": "local", "root": str(self.root)},
+            "storage": {"backend": "local", "root": str(self.root), "mount": False},  # a lab directory
             "nodes": [{"name": "web1", "engine": self.engine_url}],
             "sites": sites,
             **extra,

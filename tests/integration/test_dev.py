@@ -14,14 +14,22 @@ PORT = 21200
 
 
 def test_dev_setup_runs_under_compose_and_serves_the_site(fleet: FleetFixture, tmp_path):
-    fleet.write([demo_site(DOMAIN, PORT, env={"SITE_NAME": "Dev"})])
+    fleet.write([demo_site(DOMAIN, PORT, env={"SITE_NAME": "Dev", "DB_PASSWORD": "prod-secret-42"})])
     workdir = tmp_path / "site"
     result = fleet.cli("dev", DOMAIN, "--dir", str(workdir))
     assert result.code == 0, result.err
     assert (workdir / "application" / "app.py").exists(), "the app root is copied out of the image"
     ignored = (workdir / ".gitignore").read_text().splitlines()
-    assert "/files/" in ignored and "/logs/" in ignored
+    assert "/files/" in ignored and "/logs/" in ignored and "/site.env" in ignored
     compose = (workdir / "docker-compose.yml").read_text()
+    # Production values are never copied by default: site.env has the names, 0600, git-ignored.
+    site_env = workdir / "site.env"
+    assert "prod-secret-42" not in compose and "prod-secret-42" not in site_env.read_text()
+    assert "DB_PASSWORD=change-me" in site_env.read_text() and (site_env.stat().st_mode & 0o777) == 0o600
+    with_values = tmp_path / "with-values"
+    assert fleet.cli("dev", DOMAIN, "--dir", str(with_values), "--no-export", "--env-values").code == 0
+    assert "DB_PASSWORD=prod-secret-42" in (with_values / "site.env").read_text()
+    assert "prod-secret-42" not in (with_values / "docker-compose.yml").read_text()
     assert "./application:/var/www" in compose and "./files:/var/www/sites/default/files" in compose
 
     # The developer edits the app in ./application: the running site must serve that code.

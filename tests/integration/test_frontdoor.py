@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
 import ssl
 import time
+from pathlib import Path
 
 from frontdoor_helpers import Load, door_fleet, request
 
@@ -205,6 +208,22 @@ def test_access_log_lines_land_in_each_sites_log_area(fleet: FleetFixture):
     assert f"site={A} " in log_a.read_text() and "GET / HTTP/1.1" in log_a.read_text()
     assert B not in log_a.read_text() and f"site={B} " in log_b.read_text()
     assert "unknown" not in log_a.read_text() + log_b.read_text()
+
+    # The workers that parse every request run as the haproxy user, chrooted in an empty directory;
+    # their log lines still arrive (through the socket inside the chroot).
+    door = HAProxy("web1", str(fleet.root.parent / f"{fleet.name}-state" / "frontdoor"))
+    worker = door.worker_pid()
+    status = Path(f"/proc/{worker}/status").read_text().splitlines()
+    uid = next(line.split()[1] for line in status if line.startswith("Uid:"))
+    assert int(uid) == pwd.getpwnam("haproxy").pw_uid
+    assert os.readlink(f"/proc/{worker}/root") == str(door.chroot)
+    # A site that plants a FIFO as its log file blocks nobody: the other site's lines keep coming.
+    log_b.unlink()
+    os.mkfifo(log_b)
+    before = log_a.read_text().count("GET /")
+    for host in (B, A):
+        http_host(url, host)
+    wait_until(lambda: log_a.read_text().count("GET /") > before, 10, "site A's next log line")
 
 
 def test_adding_and_removing_instances_goes_through_the_runtime_api_without_a_reload(fleet: FleetFixture):

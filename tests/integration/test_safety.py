@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -156,3 +158,51 @@ def test_status_lists_orphans_labelled_for_the_fleet(fleet: FleetFixture):
     assert "Orphans" in table.out and "stray.example.com" in table.out
     plan = fleet.cli("plan", "--json").json()
     assert ("remove", "instance stray.example.com#1") in {(a["kind"], a["target"]) for a in plan["actions"]}
+
+
+def test_env_values_never_reach_labels_and_env_file_is_read_only_when_private(fleet: FleetFixture, tmp_path):
+    secret_file = tmp_path / "www.env"
+    secret_file.write_text("# database\nDB_PASSWORD=from-the-env-file-77\n")
+    secret_file.chmod(0o644)
+    site = demo_site(DOMAIN, 21170, env={"API_TOKEN": "in-the-fleet-file-55"}, env_file=str(secret_file))
+    fleet.write([site])
+    fleet.cli("storage", "init")
+    refused = fleet.cli("apply")
+    assert refused.code == 2 and "sites[0].env_file" in refused.err and "chmod 600" in refused.err
+    assert fleet.containers() == []
+    secret_file.chmod(0o600)
+    assert fleet.cli("apply").code == 0
+    containers = fleet.containers()
+    assert len(containers) == 2
+    for c in containers:
+        labels = json.dumps(c.labels)
+        assert "from-the-env-file-77" not in labels and "in-the-fleet-file-55" not in labels, labels
+        assert "DB_PASSWORD" in labels and "API_TOKEN" in labels  # names, so plan can say what changed
+        assert "DB_PASSWORD=from-the-env-file-77" in c.attrs["Config"]["Env"]
+    assert fleet.cli("plan", "--json").json()["changes"] == 0
+    secret_file.write_text("DB_PASSWORD=rotated-88\n")
+    plan = fleet.cli("plan")
+    assert plan.code == 0 and "env changed: API_TOKEN, DB_PASSWORD" in plan.out, plan.out
+    assert "rotated-88" not in plan.out and "from-the-env-file-77" not in plan.out
+
+
+def test_a_root_that_should_be_a_mount_is_refused_while_nothing_is_mounted(fleet: FleetFixture):
+    """storage.mount (the default): init writes no marker into an empty mount point, and a marker
+    found in one (left by an earlier init, hidden while the storage was mounted) passes no guard."""
+    fleet.write([demo_site(DOMAIN, 21180)])
+    fleet.path.write_text(fleet.path.read_text().replace("mount: false", "mount: true"))
+    init = fleet.cli("storage", "init")
+    assert init.code == 1 and "not a mount point" in init.err
+    assert not (fleet.root / ".cargohold-fleet.json").exists()
+    (fleet.root / ".cargohold-fleet.json").write_text(json.dumps({"fleet": fleet.name}))  # a shadowed marker
+    applied = fleet.cli("apply")
+    assert applied.code == 1 and "not a mount point" in applied.err
+    assert fleet.containers() == [] and not (fleet.root / "files").exists()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "cargohold-test", str(fleet.root)], check=True,
+                   timeout=10)
+    try:
+        assert fleet.cli("storage", "init").code == 0
+        plan = fleet.cli("plan", "--json").json()
+        assert plan["blockers"] == [] and plan["changes"] > 0
+    finally:
+        subprocess.run(["umount", str(fleet.root)], check=True, timeout=10)

@@ -80,3 +80,16 @@ def test_log_writer_refuses_a_planted_fifo_and_symlink_and_keeps_logging_other_s
     assert time.monotonic() - start < 2
     assert victim.read_text() == ""
     assert (tmp_path / "logs" / "ok.example.com" / LOG_NAME).read_text() == "line\n"
+
+
+@pytest.mark.parametrize("command, path, names", [
+    ("glusterd --pid-file=/dev/shm/lab/gluster/s1/glusterd.pid", "/dev/shm/lab", True),
+    ("dockerd --data-root /dev/shm/lab/docker/data", "/dev/shm/lab", True),
+    ("glusterfs /dev/shm/lab", "/dev/shm/lab", True),
+    ("dockerd --data-root /dev/shm/lab2/docker/data", "/dev/shm/lab", False),
+    ("glusterd --pid-file=/dev/shm/lab-other/x.pid", "/dev/shm/lab", False),
+])
+def test_lab_down_stops_only_its_own_processes(command, path, names):
+    from cargohold.lab.daemon import names_path
+
+    assert names_path(command, path) is names

@@ -8,7 +8,7 @@ import pytest
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.model import Desired, Observed, ObservedDir, ObservedInstance, StorageState, config_hash
+from cargohold.model import Desired, Observed, ObservedDir, ObservedInstance, StorageState, config_hash, label_config
 from cargohold.plan import plan
 
 CASES = sorted((Path(__file__).parent / "plan_cases").glob("*.json"))
@@ -29,7 +29,7 @@ def observed_from_case(desired: Desired, spec: dict) -> Observed:
             site=raw["site"], slot=raw["slot"], node=raw.get("node", want.node if want else "web1"),
             container_id=raw.get("container_id", f"c{n:03d}"), name=f"t_{raw['site']}_{raw['slot']}",
             state=raw.get("state", "running"), health=raw.get("health", "healthy"),
-            config_hash=config_hash(config), config=config, port=int(config.get("port", 0)),
+            config_hash=config_hash(config), config=label_config(config), port=int(config.get("port", 0)),
         ))
     storage = StorageState("/srv/storage", spec.get("storage_ok", True), "" if spec.get("storage_ok", True)
                            else "no marker: not initialised")

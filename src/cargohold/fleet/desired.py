@@ -43,6 +43,7 @@ def desired_state(fleet: Fleet) -> Desired:
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
         frontdoor_nodes=node_names if fleet.frontdoor is not None else (),
+        storage_mount=fleet.storage.backend == "local" and fleet.storage.mount,
         swarm=swarm_spec(fleet) if fleet.runtime == "swarm" else None,
     )
 

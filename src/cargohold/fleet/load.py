@@ -14,6 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from cargohold.errors import FleetError
+from cargohold.fleet.envfile import read_env_file
 from cargohold.fleet.fields import control_character
 from cargohold.fleet.schema import Fleet
 
@@ -41,9 +42,26 @@ def parse_fleet(text: str, name: str, environ: Mapping[str, str]) -> Fleet:
         raise FleetError(f"{name}: the fleet file must be a mapping (fleet:, storage:, nodes:, sites:)")
     data = _expand(tree, (), name, tree, environ)
     try:
-        return Fleet.model_validate(data)
+        fleet = Fleet.model_validate(data)
     except ValidationError as exc:
         raise FleetError("\n".join(_describe_all(exc, name, tree))) from None
+    return _with_env_files(fleet, name, tree)
+
+
+def _with_env_files(fleet: Fleet, name: str, tree: CommentedMap) -> Fleet:
+    """Each site's env_file read into its env (the fleet file's own env wins on a name in both)."""
+    sites = []
+    for i, site in enumerate(fleet.sites):
+        if site.env_file is None:
+            sites.append(site)
+            continue
+        loc: Loc = ("sites", i, "env_file")
+        try:
+            values = read_env_file(site.env_file)
+        except ValueError as exc:
+            raise FleetError(f"{_where(name, tree, loc)}: {_dotted(loc)}: {exc}") from None
+        sites.append(site.model_copy(update={"env": {**values, **site.env}}))
+    return fleet.model_copy(update={"sites": sites}) if sites != list(fleet.sites) else fleet
 
 
 def _parse_yaml(text: str, name: str) -> Any:

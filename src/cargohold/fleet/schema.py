@@ -62,6 +62,10 @@ class LocalStorage(Model):
 
     backend: Literal["local"]
     root: StorageRoot
+    # The root is a mount of shared storage on every node: `storage init` and every apply refuse it
+    # while nothing is mounted there (a marker written into an empty mount point would let a lost
+    # mount pass the guard). false: a plain directory (one machine, the lab).
+    mount: bool = True
 
 
 class GlusterServer(Model):
@@ -87,6 +91,8 @@ class GlusterStorage(Model):
     # Bricks on a server's root filesystem fill it up with site data; refused unless set.
     allow_root_filesystem: bool = False
     options: dict[str, str | int] = Field(default_factory=dict)
+    # auth.allow is the fleet's own web node and server addresses; replacing it is refused unless set.
+    allow_wider_auth: bool = False
 
     @model_validator(mode="after")
     def _layout(self) -> GlusterStorage:
@@ -111,9 +117,16 @@ class GlusterStorage(Model):
                     f"servers {', '.join(s.name for s in group)} form one replica set but two of its data "
                     "bricks are on one server: losing that server loses both copies"
                 )
-        for name in self.options:
+        for name, value in self.options.items():
             if not OPTION_RE.fullmatch(name):
                 raise ValueError(f"options: {name!r} is not a GlusterFS option name (like network.ping-timeout)")
+            # The value is one argument of `gluster volume set`: never a flag, never two words.
+            if not re.fullmatch(r"[A-Za-z0-9_.:,*/=+][A-Za-z0-9_.:,*/=+-]{0,255}", str(value)):
+                raise ValueError(f"options: {name}: value {str(value)!r} must be one word of letters, digits and "
+                                 "_.:,*/=+- that does not start with '-'")
+            if name in ("auth.allow", "auth.reject") and not self.allow_wider_auth:
+                raise ValueError(f"options: {name} is set by cargohold to exactly the fleet's web nodes and servers; "
+                                 "to replace it (and let other machines mount the volume) set allow_wider_auth: true")
         return self
 
 
@@ -152,9 +165,20 @@ class FrontDoor(Model):
         return int(self.http.rsplit(":", 1)[1])
 
 
+class EngineTLS(Model):
+    """Files to reach a tcp:// Docker engine: the CA that signed the engine's certificate (verified),
+    and this client's certificate and key (dockerd --tlsverify checks them)."""
+
+    ca: AbsolutePath
+    cert: AbsolutePath
+    key: AbsolutePath
+
+
 class Node(Model):
     name: Name
     engine: EngineURL
+    # TLS files for a tcp:// engine (default: the fleet's engine_tls).
+    tls: EngineTLS | None = None
     # Where this node's instances are reachable (they use host networking).
     address: Host = "127.0.0.1"
     # Where this node mounts the storage (default: storage.root); the lab gives each node its own.
@@ -182,7 +206,11 @@ class Site(Model):
     gid: int = Field(33, ge=0, le=2**31 - 1)
     # Who the container runs as; default the site's uid:gid so files it writes belong to the site.
     user: str | None = None
+    # A site's container as root (uid or gid 0, user root) is refused unless this says it is meant.
+    run_as_root: bool = False
     env: dict[EnvName, str | int | float] = Field(default_factory=dict)
+    # NAME=VALUE lines read when the file is loaded (mode 0600, no symlink); `env` wins on a name in both.
+    env_file: AbsolutePath | None = None
     health: str | Health | None = None
     nodes: list[Name] | None = None
     # GlusterFS directory quota for each of the site's areas, e.g. 10GiB, 500MB.
@@ -218,6 +246,11 @@ class Site(Model):
             parse_size(self.quota)
         if self.user is not None and not re.fullmatch(r"^[a-z0-9_][a-z0-9_.-]*(:[a-z0-9_][a-z0-9_.-]*)?$", self.user):
             raise ValueError(f"user {self.user!r} must be 'name', 'uid' or 'uid:gid'")
+        user_parts = (self.user or "").split(":")
+        if (self.uid == 0 or self.gid == 0 or any(p in ("0", "root") for p in user_parts)) and not self.run_as_root:
+            raise ValueError("the site would run as root (uid/gid 0 or user root), with the node's network "
+                             "(host networking) and its storage: give the site's own uid and gid, or set "
+                             "run_as_root: true if that is meant")
         return self
 
     @property
@@ -249,10 +282,18 @@ class Fleet(Model):
     nodes: list[Node] = Field(min_length=1)
     sites: list[Site] = Field(default_factory=list)
     frontdoor: FrontDoor | None = None
+    # TLS files for every node whose engine is tcp:// and that names none of its own.
+    engine_tls: EngineTLS | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Fleet:
         unique([n.name for n in self.nodes], "nodes", "node name")
+        for node in self.nodes:
+            if node.engine.startswith("tcp://") and node.tls is None and self.engine_tls is None:
+                raise ValueError(
+                    f"nodes: {node.name}: engine {node.engine} is plain TCP, an unauthenticated root API on the "
+                    "network (and reachable from every site container): give tls {ca, cert, key} (or a "
+                    "fleet-wide engine_tls), or use ssh://user@host")
         # Two nodes may share an engine (the lab) only if each mounts the storage at its own path.
         unique([f"{n.engine} with storage at {n.storage_root or self.storage.root}" for n in self.nodes],
                 "nodes", "engine")

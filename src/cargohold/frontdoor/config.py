@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 
 
@@ -38,17 +40,65 @@ class FrontDoorConfig:
     fall: int
     rise: int
     sites: tuple[SiteRoute, ...]
+    # Workers drop to this user and group after binding, in this (empty) chroot; None: stay root.
+    user: str | None = None
+    chroot: str | None = None
 
 
 def _ms(seconds: float) -> str:
     return f"{int(seconds * 1000)}ms"
 
 
+class UnsafeValue(ValueError):
+    """A value the renderer cannot write into haproxy.cfg safely (it would change the file's meaning)."""
+
+
+_DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+_WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")  # paths, binds, users: one word, no quote, no space
+_HEALTH = re.compile(r"/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*")
+_SERVER = re.compile(r"i[0-9]{1,4}")
+
+
+def _require(ok: bool, what: str, value: object) -> None:
+    if not ok:
+        raise UnsafeValue(f"front door: refusing to write {what} {value!r} into haproxy.cfg")
+
+
+def check_config(cfg: FrontDoorConfig) -> None:
+    """Defence in depth: the fleet file's validation comes first; this refuses anything that would
+    still break out of its line or word (newlines, spaces, quotes, '#')."""
+    for what, value in (("log socket", cfg.log_socket), ("bind", cfg.bind), ("https bind", cfg.https_bind),
+                        ("admin socket", cfg.admin_socket), ("user", cfg.user), ("chroot", cfg.chroot),
+                        *(("certificate", c) for c in cfg.certificates)):
+        _require(value is None or bool(_WORD.fullmatch(value)), what, value)
+    for what, number in (("max upload", cfg.max_upload), ("fall", cfg.fall), ("rise", cfg.rise)):
+        _require(isinstance(number, int) and not isinstance(number, bool) and number > 0, what, number)
+    for what, seconds in (("timeout", cfg.connect_timeout), ("timeout", cfg.client_timeout),
+                          ("timeout", cfg.server_timeout), ("check interval", cfg.check_interval)):
+        _require(isinstance(seconds, (int, float)) and 0 < seconds <= 86400, what, seconds)
+    for site in cfg.sites:
+        for name in (site.domain, *site.aliases):
+            _require(len(name) <= 253 and bool(_DOMAIN.fullmatch(name)), "host name", name)
+        _require(site.health_path is None or bool(_HEALTH.fullmatch(site.health_path)), "health path",
+                 site.health_path)
+        for b in site.backends:
+            _require(bool(_SERVER.fullmatch(b.name)), "server name", b.name)
+            try:
+                ipaddress.ip_address(b.address)
+            except ValueError:
+                _require(len(b.address) <= 253 and bool(_DOMAIN.fullmatch(b.address)), "server address", b.address)
+            _require(isinstance(b.port, int) and not isinstance(b.port, bool) and 1 <= b.port <= 65535,
+                     "server port", b.port)
+
+
 def render(cfg: FrontDoorConfig) -> str:
+    check_config(cfg)
     lines = [
         "# Written by cargohold: changes are overwritten by the next apply.",
         "global",
         f"    stats socket {cfg.admin_socket} mode 600 level admin expose-fd listeners",
+        *([f"    user {cfg.user}", f"    group {cfg.user}"] if cfg.user else []),
+        *([f"    chroot {cfg.chroot}"] if cfg.chroot else []),
         # Old workers left by a reload finish their requests, then go; never longer than this.
         "    hard-stop-after 30s",
         f"    log {cfg.log_socket} len 4096 local0 info",
@@ -77,6 +127,10 @@ def render(cfg: FrontDoorConfig) -> str:
           if cfg.https_bind else []),
         "    http-request disable-l7-retry if METH_POST",
         f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {cfg.max_upload} }}",
+        # A chunked body has no length to check against max_upload: refused with 411 (browsers send
+        # Content-Length for uploads).
+        '    http-request return status 411 content-type "text/plain" string "length required\\n" '
+        "if { req.hdr(transfer-encoding) -m found }",
         "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
     ]
     for site in cfg.sites:
@@ -84,7 +138,11 @@ def render(cfg: FrontDoorConfig) -> str:
         lines.append(f"    acl site_{site.domain} var(txn.host) -m str {names}")
         if site.aliases and site.redirect_aliases:
             lines.append(f"    acl alias_{site.domain} var(txn.host) -m str {' '.join(site.aliases)}")
-            lines.append(f"    http-request redirect prefix http://{site.domain} code 301 if alias_{site.domain}")
+            # Keep the visitor's scheme: an HTTPS visitor is never sent to http://.
+            lines.append(f"    http-request redirect prefix https://{site.domain} code 301 "
+                         f"if alias_{site.domain} {{ ssl_fc }}")
+            lines.append(f"    http-request redirect prefix http://{site.domain} code 301 "
+                         f"if alias_{site.domain} !{{ ssl_fc }}")
     for site in cfg.sites:
         lines.append(f"    use_backend {site.domain} if site_{site.domain}")
     lines += ["    default_backend no_such_site", ""]

@@ -9,7 +9,7 @@ from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.fleet.fields import parse_size
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, render
-from cargohold.frontdoor.haproxy import HAProxy
+from cargohold.frontdoor.haproxy import HAPROXY_USER, HAProxy
 from cargohold.model import ObservedInstance, ObservedTask
 from cargohold.wait import Timeout, wait_until
 
@@ -58,7 +58,7 @@ class FrontDoors:
             connect_timeout=self.spec.timeouts.connect, client_timeout=self.spec.timeouts.client,
             server_timeout=self.spec.timeouts.server, max_upload=parse_size(self.spec.max_upload),
             check_interval=self.spec.check_interval, fall=self.spec.fall, rise=self.spec.rise,
-            sites=tuple(routes),
+            sites=tuple(routes), user=HAPROXY_USER, chroot=str(door.chroot),
         ))
 
     def differs(self, instances: tuple[ObservedInstance, ...]) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import grp
 import io
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -18,6 +20,8 @@ from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid
 from cargohold.wait import Timeout, wait_until
 
+# Workers run as this user (Debian's haproxy package creates it) in an empty chroot of their own.
+HAPROXY_USER = "haproxy"
 RELOAD_ATTEMPTS = 3
 RELOAD_WAIT = 10.0  # seconds for each attempt
 SOCKET_TIMEOUT = 5.0
@@ -32,6 +36,26 @@ class HAProxy:
         self.pidfile = self.home / "haproxy.pid"
         self.admin = self.home / "admin.sock"
         self.log = self.home / "haproxy.log"
+        self.chroot = self.home / "chroot"
+        self.log_socket = self.home / "log.sock"
+
+    @property
+    def chrooted_log_socket(self) -> Path:
+        """Where a chrooted worker finds `log_socket`: the same path, inside the chroot (the master,
+        not chrooted, sends to log_socket itself; the log writer listens on both)."""
+        return self.chroot / str(self.log_socket).lstrip("/")
+
+    def ensure_chroot(self) -> None:
+        """An empty root-owned directory; only the log socket's path exists inside it."""
+        try:
+            pw = pwd.getpwnam(HAPROXY_USER)
+        except KeyError:
+            raise RuntimeFailure(f"front door on {self.node}: no user {HAPROXY_USER!r} to run HAProxy's workers as "
+                                 "(apt-get install haproxy creates it)") from None
+        del pw
+        self.chroot.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.chroot, 0o755)
+        self.chrooted_log_socket.parent.mkdir(parents=True, exist_ok=True)
 
     # -- process ------------------------------------------------------------------------------
 
@@ -59,6 +83,7 @@ class HAProxy:
         if shutil.which("haproxy") is None:
             raise RuntimeFailure("haproxy is not installed (run scripts/setup, or apt-get install haproxy)")
         self.home.mkdir(parents=True, exist_ok=True)
+        self.ensure_chroot()
         candidate = self.home / "haproxy.cfg.new"
         candidate.write_text(text)
         result = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
@@ -177,13 +202,17 @@ class HAProxy:
         if pid is not None and pid_alive(pid):
             return
         self.home.mkdir(parents=True, exist_ok=True)
-        sock = self.home / "log.sock"
-        sock.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "cargohold.frontdoor.logd", str(sock), storage_root,
-                str(self.home / "unrouted-access.log")]
+        self.ensure_chroot()
+        sockets = [self.log_socket, self.chrooted_log_socket]
+        for sock in sockets:
+            sock.unlink(missing_ok=True)
+        group = grp.getgrnam(HAPROXY_USER).gr_gid
+        argv = [sys.executable, "-m", "cargohold.frontdoor.logd", str(sockets[0]), storage_root,
+                str(self.home / "unrouted-access.log"), f"{sockets[1]}:{group}"]
         pid = spawn(argv, self.home / "logd.stderr", self.home / "logd.pid")
         try:
-            wait_until(lambda: sock.exists() or not pid_alive(pid), 10, f"the log writer on {self.node}")
+            wait_until(lambda: all(s.exists() for s in sockets) or not pid_alive(pid), 10,
+                       f"the log writer on {self.node}")
         except Timeout:
             raise RuntimeFailure(f"front door on {self.node}: the log writer did not start") from None
 

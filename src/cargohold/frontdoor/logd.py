@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import socket
 import stat
 import sys
@@ -52,23 +53,42 @@ def strip_syslog(datagram: bytes) -> bytes:
     return ((message if sep else text) + "\n").encode()
 
 
-def serve(sock_path: str, root: str, fallback: str) -> None:
-    if os.path.exists(sock_path):
-        os.unlink(sock_path)
+def _bind(path: str, group: int | None) -> socket.socket:
+    if os.path.exists(path):
+        os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(sock_path)
-    os.chmod(sock_path, 0o600)
+    sock.bind(path)
+    if group is None:
+        os.chmod(path, 0o600)  # HAProxy's master (root)
+    else:
+        os.chown(path, 0, group)  # its workers, which run as the haproxy user in a chroot
+        os.chmod(path, 0o620)
+    return sock
+
+
+def serve(sock_path: str, root: str, fallback: str, also: list[tuple[str, int]] | None = None) -> None:
+    sockets = [_bind(sock_path, None)] + [_bind(path, group) for path, group in also or []]
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        selector.register(sock, selectors.EVENT_READ)
     while True:
-        line = strip_syslog(sock.recv(65536))
-        match = _SITE.search(line.decode(errors="replace"))
-        if match and append_site_line(root, match.group(1), line):
-            continue
-        try:
-            with open(fallback, "ab") as fh:
-                fh.write(line)
-        except OSError as exc:  # keep serving the other sites
-            sys.stderr.write(f"cannot write {fallback}: {exc}\n")
+        for key, _ in selector.select():
+            handle(key.fileobj.recv(65536), root, fallback)  # type: ignore[union-attr]
+
+
+def handle(datagram: bytes, root: str, fallback: str) -> None:
+    line = strip_syslog(datagram)
+    match = _SITE.search(line.decode(errors="replace"))
+    if match and append_site_line(root, match.group(1), line):
+        return
+    try:
+        with open(fallback, "ab") as fh:
+            fh.write(line)
+    except OSError as exc:  # keep serving the other sites
+        sys.stderr.write(f"cannot write {fallback}: {exc}\n")
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], sys.argv[3])
+    # SOCKET ROOT FALLBACK [PATH:GID ...]: more sockets to listen on, writable by that group
+    extra = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in sys.argv[4:]]
+    serve(sys.argv[1], sys.argv[2], sys.argv[3], extra)

@@ -43,7 +43,8 @@ class Lab:
 
     @property
     def engine(self) -> LabEngine:
-        return LabEngine(self.home / "docker")
+        # Also on tcp://127.0.0.1:2376N with TLS (lab CA): how a real web node's engine is reached.
+        return LabEngine(self.home / "docker", tls_port=23760 + self.net)
 
     @property
     def storage_root(self) -> Path:
@@ -105,6 +106,7 @@ class Lab:
         # The lab mounts every node's storage from this machine (source 127.0.0.1), not from the
         # node's own address as a real web node would.
         fleet["storage"]["options"] = {"auth.allow": "127.*"}
+        fleet["storage"]["allow_wider_auth"] = True
         for i, node in enumerate(fleet["nodes"], start=1):
             home = self.swarm.node_home(i)
             node.update(engine=self.swarm.engine(i).url, address=self.swarm.address(i),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -101,11 +102,18 @@ def unmount_all_below(path: Path) -> None:
             subprocess.run(["umount", "-l", target], capture_output=True, timeout=30)
 
 
+def names_path(command: str, path: str) -> bool:
+    """Does the command line name `path` itself or something below it? Not merely a path that
+    starts with the same characters (/dev/shm/lab must not match /dev/shm/lab2)."""
+    path = path.rstrip("/")
+    return re.search(re.escape(path) + r"(?=[/\s=:,]|$)", command) is not None
+
+
 def pids_naming(path: Path) -> list[int]:
     """Processes whose command line names `path` (a lab directory no other program uses)."""
-    needle = str(path)
     own = os.getpid()
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != own and needle in cmdline(int(p))]
+    return [int(p) for p in os.listdir("/proc")
+            if p.isdigit() and int(p) != own and names_path(cmdline(int(p)), str(path))]
 
 
 def kill_cgroup(name: str) -> int:

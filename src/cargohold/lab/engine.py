@@ -29,6 +29,7 @@ from cargohold.lab.daemon import (
     stop_pid,
     unmount_all_below,
 )
+from cargohold.lab.tls import lab_ca
 from cargohold.wait import Timeout, wait_until
 
 
@@ -38,6 +39,15 @@ class LabEngine:
     netns: str | None = None  # /run/netns/NAME: run in that network namespace, with hostname `hostname`
     hostname: str | None = None
     insecure_registry: str | None = None  # ADDR:PORT of a plain-HTTP registry (the swarm lab's)
+    tls_port: int | None = None  # also listen on tcp://127.0.0.1:PORT, TLS with the lab CA (--tlsverify)
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tls_port}"
 
     @property
     def socket(self) -> Path:
@@ -103,6 +113,10 @@ class LabEngine:
         ]
         if self.insecure_registry:
             argv.append(f"--insecure-registry={self.insecure_registry}")
+        if self.tls_port is not None:
+            tls = lab_ca(self.tls_dir)
+            argv += ["--tlsverify", f"--tlscacert={tls / 'ca.pem'}", f"--tlscert={tls / 'server-cert.pem'}",
+                     f"--tlskey={tls / 'server-key.pem'}", f"--host={self.tcp_url}"]
         if self.netns:
             # `ip netns exec` remounts /sys and breaks dockerd's cgroups: enter the namespace by hand.
             # nsenter, unshare and sh all exec, so the recorded pid is dockerd's.

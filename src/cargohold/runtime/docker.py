@@ -16,11 +16,12 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import docker.types
 
 from cargohold.errors import RuntimeFailure
 from cargohold.fleet.fields import image_registry
-from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance
+from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance, TLSFiles, label_config
 
 LABEL_FLEET = "cargohold.fleet"
 LABEL_SITE = "cargohold.site"
@@ -78,16 +79,29 @@ def _health_from_status(status: str) -> str:
 
 
 class DockerRuntime:
-    def __init__(self, engines: Mapping[str, str], timeout: int = API_TIMEOUT) -> None:
+    def __init__(self, engines: Mapping[str, str], timeout: int = API_TIMEOUT,
+                 tls: Mapping[str, TLSFiles] | None = None) -> None:
         self.engines = dict(engines)  # node name -> endpoint URL
+        self.tls = dict(tls or {})  # node name -> TLS files, for tcp:// endpoints
         self.timeout = timeout
         self._clients: dict[str, docker.DockerClient] = {}
+
+    def new_client(self, node: str, timeout: float) -> docker.DockerClient:
+        """A client for the node's engine; tcp:// only with TLS, the engine's certificate verified."""
+        url = self.engines[node]
+        if url.startswith("tcp://"):
+            files = self.tls.get(node)
+            if files is None:  # the fleet file's validation refuses this; a last line of defence
+                raise RuntimeFailure(f"node {node}: {url} without TLS is an unauthenticated root API; refused")
+            tls = docker.tls.TLSConfig(client_cert=(files.cert, files.key), ca_cert=files.ca, verify=True)
+            return docker.DockerClient(base_url=url, version="auto", timeout=int(timeout) or 1, tls=tls)
+        return docker.DockerClient(base_url=url, version="auto", timeout=int(timeout) or 1)
 
     def client(self, node: str) -> docker.DockerClient:
         if node not in self._clients:
             url = self.engines[node]
             try:
-                self._clients[node] = docker.DockerClient(base_url=url, version="auto", timeout=self.timeout)
+                self._clients[node] = self.new_client(node, self.timeout)
             except docker.errors.DockerException as exc:
                 raise RuntimeFailure(f"node {node}: cannot reach the Docker engine at {url}: {_short(exc)}") from None
         return self._clients[node]
@@ -183,7 +197,7 @@ class DockerRuntime:
                     LABEL_SLOT: str(spec.slot),
                     LABEL_NODE: spec.node,
                     LABEL_HASH: spec.config_hash(),
-                    LABEL_CONFIG: json.dumps(config, sort_keys=True),
+                    LABEL_CONFIG: json.dumps(label_config(config), sort_keys=True),
                 },
                 environment=env,
                 network_mode="host",

@@ -186,9 +186,14 @@ class GlusterCLI:
         self.socket = socket
         self.timeout = timeout
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, xml: bool = False) -> list[str]:
+        """The command line; refuses an argument the gluster CLI could read as a flag of its own
+        (a leading '-') or that is not one word (the values come from fleet files)."""
+        for arg in args:
+            if not arg or arg.startswith("-") or any(ch.isspace() or not ch.isprintable() for ch in arg):
+                raise GlusterError(f"refusing to pass {arg!r} to gluster: not one word, or reads as a flag")
         sock = [f"--glusterd-sock={self.socket}"] if self.socket else []
-        return ["gluster", *sock, "--mode=script", *args]
+        return ["gluster", *sock, "--mode=script", *args, *(["--xml"] if xml else [])]
 
     def _run(self, argv: list[str], timeout: float | None) -> CommandResult:
         """Run, retrying while another operation holds the volume's cluster lock (seconds, usually)."""
@@ -201,7 +206,7 @@ class GlusterCLI:
             time.sleep(1)
 
     def xml(self, *args: str, timeout: float | None = None) -> str:
-        result = self._run(self.argv(*args, "--xml"), timeout)
+        result = self._run(self.argv(*args, xml=True), timeout)
         if not result.stdout.strip().startswith("<"):
             raise GlusterError(f"gluster {' '.join(args)} on {self.executor.name}: {result.brief()}")
         return result.stdout

@@ -67,8 +67,6 @@ def cluster_actions(
         layout = f"replica {spec.replica}" + (f" arbiter {spec.arbiter}" if spec.arbiter else "")
         actions.append(Action("create", vol, f"missing ({layout}, {len(spec.servers)} bricks)", peers,
                               step=Step("create-volume")))
-        actions.append(Action("update", f"{vol} started", "created, not started", (vol,),
-                              step=Step("start-volume")))
         created = True
     else:
         have_bricks = [(b.address, b.path) for b in seen.volume.bricks]
@@ -89,12 +87,19 @@ def cluster_actions(
                 actions.append(Action("update", f"{vol} bricks", f"offline: {', '.join(offline + missing)}",
                                       step=Step("start-bricks", tuple(offline + missing))))
     have_options = {} if seen.volume is None else seen.volume.options
+    option_targets = []
     for name, value in spec.options:
         old = have_options.get(name)
         if old != value:
-            after = (f"{vol} started",) if created else ()
+            after = (vol,) if created else ()
             actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
                                   step=Step("set-option", (name, value))))
+            option_targets.append(f"{vol} option {name}")
+    if created:
+        # Started only once every option is set: auth.allow above all, so a failing `volume set`
+        # never leaves a started volume open to every client.
+        actions.append(Action("update", f"{vol} started", "created, not started; options set first",
+                              (vol, *option_targets), step=Step("start-volume")))
     # Mount after the options: a client takes network.ping-timeout when it connects, and a mount made
     # before the option was set kept the 42 s default here (measured: a 42 s stall).
     actions += _mount_actions(nodes, seen, after=(f"{vol} started",) if created else ())

@@ -8,7 +8,7 @@ import stat
 import time
 from collections.abc import Sequence
 
-from cargohold.errors import StorageError, UsageError
+from cargohold.errors import RuntimeFailure, StorageError, UsageError
 from cargohold.model import DirSpec, ObservedDir, StorageState
 from cargohold.storage.base import AREAS_FILE, MARKER_FILE, Usage, atomic_write
 from cargohold.storage.safepath import (
@@ -21,8 +21,15 @@ from cargohold.storage.safepath import (
 
 
 class LocalStorage:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, require_mount: bool = False) -> None:
         self.root = root
+        self.require_mount = require_mount
+
+    def _not_mounted(self) -> str | None:
+        if self.require_mount and not os.path.ismount(self.root):
+            return ("is not a mount point (storage.mount is true: the shared storage must be mounted here; "
+                    "set storage.mount: false for a plain directory)")
+        return None
 
     def read_marker(self) -> dict[str, object] | None:
         try:
@@ -37,6 +44,9 @@ class LocalStorage:
     def check_root(self, fleet: str) -> StorageState:
         if not os.path.isdir(self.root):
             return StorageState(self.root, False, "does not exist or is not a directory (is the storage mounted?)")
+        not_mounted = self._not_mounted()
+        if not_mounted:
+            return StorageState(self.root, False, not_mounted)
         try:
             marker = self.read_marker()
         except StorageError as exc:
@@ -109,6 +119,10 @@ class LocalStorage:
     def init_root(self, fleet: str, force: bool = False) -> str:
         """Write the fleet marker. Refuses a root that belongs to another fleet, or that holds site
         data but no marker (a lost mount or a restore: look before you claim it) unless force."""
+        not_mounted = self._not_mounted() if os.path.isdir(self.root) else None
+        if not_mounted or (self.require_mount and not os.path.isdir(self.root)):
+            raise RuntimeFailure(f"storage root {self.root} {not_mounted or 'does not exist (is the storage mounted?)'}"
+                                 "; no marker written")
         os.makedirs(self.root, mode=0o755, exist_ok=True)
         marker = self.read_marker()
         if marker is not None:

@@ -1,0 +1,33 @@
+"""A lab certificate authority (openssl): server certificates for the lab's engines that listen on
+an address, and a client certificate for cargohold, as dockerd --tlsverify expects them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def lab_ca(directory: Path, server_ip: str = "127.0.0.1") -> Path:
+    """ca.pem, server-cert.pem/server-key.pem (for server_ip), cert.pem/key.pem (client) in
+    directory, made once; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (directory / "cert.pem").exists():
+        return directory
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=cargohold lab CA",
+             "-keyout", "ca-key.pem", "-out", "ca.pem", cwd=directory)
+    (directory / "server.ext").write_text(f"subjectAltName=IP:{server_ip}\nextendedKeyUsage=serverAuth\n")
+    (directory / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for who, subject in (("server", f"/CN={server_ip}"), ("client", "/CN=cargohold")):
+        key = "server-key.pem" if who == "server" else "key.pem"
+        cert = "server-cert.pem" if who == "server" else "cert.pem"
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", key, "-out", f"{who}.csr",
+                 cwd=directory)
+        _openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                 "-days", "30", "-extfile", f"{who}.ext", "-out", cert, cwd=directory)
+    for key in ("ca-key.pem", "server-key.pem", "key.pem"):
+        (directory / key).chmod(0o600)
+    return directory
