@@ -7,7 +7,7 @@ import io
 from frontdoor_helpers import Load, door_fleet
 
 from cargohold.wait import wait_until
-from conftest import FleetFixture, demo_site
+from conftest import FleetFixture, demo_site, run_cli
 
 A = "www.example.com"
 
@@ -56,4 +56,15 @@ def test_deploy_refuses_bad_input_and_changes_nothing(fleet: FleetFixture):
     before = fleet.path.read_text()
     assert fleet.cli("deploy", "nope.example.com", "cargohold-demo:2").code == 2
     assert fleet.cli("deploy", A, "Bad Image!").code == 2
+    # What CI might pass, or an attacker who controls a CI variable: each refused, nothing written.
+    for domain, image in ((A, "cargohold-demo:2\nprivileged: true"), (A, "--help"), (A, "cargohold-demo:2 x"),
+                          (f"{A}\n", "cargohold-demo:2"), ("../etc", "cargohold-demo:2"), (A, ""),
+                          (A, "cargohold-demo:2\r"), (A, "registry:5000/x:1\u2028")):
+        result = fleet.cli("deploy", "--", domain, image)
+        assert result.code == 2 and result.err.startswith("error: "), (domain, image, result.err)
+    assert fleet.path.read_text() == before and fleet.containers() == []
+    link = fleet.path.with_name("linked.yml")
+    link.symlink_to(fleet.path)
+    result = run_cli("-f", str(link), "deploy", A, "cargohold-demo:2")
+    assert result.code == 2 and "symlink" in result.err, result.err
     assert fleet.path.read_text() == before and fleet.containers() == []

@@ -166,12 +166,14 @@ def test_env_values_never_reach_labels_and_env_file_is_read_only_when_private(fl
     secret_file.chmod(0o644)
     site = demo_site(DOMAIN, 21170, env={"API_TOKEN": "in-the-fleet-file-55"}, env_file=str(secret_file))
     fleet.write([site])
-    fleet.cli("storage", "init")
-    refused = fleet.cli("apply")
-    assert refused.code == 2 and "sites[0].env_file" in refused.err and "chmod 600" in refused.err
-    assert fleet.containers() == []
+    for command in ("plan", "apply"):
+        refused = fleet.cli(command)
+        assert refused.code == 2 and "sites[0].env_file" in refused.err and "chmod 600" in refused.err
+    assert fleet.containers() == [] and list(fleet.root.iterdir()) == []
     secret_file.chmod(0o600)
-    assert fleet.cli("apply").code == 0
+    assert fleet.cli("storage", "init").code == 0
+    result = fleet.cli("apply")
+    assert result.code == 0, result.err
     containers = fleet.containers()
     assert len(containers) == 2
     for c in containers:

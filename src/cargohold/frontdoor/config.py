@@ -6,6 +6,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from cargohold.errors import RuntimeFailure
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -49,14 +51,14 @@ def _ms(seconds: float) -> str:
     return f"{int(seconds * 1000)}ms"
 
 
-class UnsafeValue(ValueError):
+class UnsafeValue(RuntimeFailure):
     """A value the renderer cannot write into haproxy.cfg safely (it would change the file's meaning)."""
 
 
 _DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 _WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")  # paths, binds, users: one word, no quote, no space
 _HEALTH = re.compile(r"/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*")
-_SERVER = re.compile(r"i[0-9]{1,4}")
+_SERVER = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # i1, i2 (runtime docker) or node names (swarm)
 
 
 def _require(ok: bool, what: str, value: object) -> None:

@@ -42,17 +42,16 @@ class HAProxy:
     @property
     def chrooted_log_socket(self) -> Path:
         """Where a chrooted worker finds `log_socket`: the same path, inside the chroot (the master,
-        not chrooted, sends to log_socket itself; the log writer listens on both)."""
+        not chrooted, sends to log_socket itself). The log writer hard-links its socket there."""
         return self.chroot / str(self.log_socket).lstrip("/")
 
     def ensure_chroot(self) -> None:
         """An empty root-owned directory; only the log socket's path exists inside it."""
         try:
-            pw = pwd.getpwnam(HAPROXY_USER)
+            pwd.getpwnam(HAPROXY_USER)
         except KeyError:
             raise RuntimeFailure(f"front door on {self.node}: no user {HAPROXY_USER!r} to run HAProxy's workers as "
                                  "(apt-get install haproxy creates it)") from None
-        del pw
         self.chroot.mkdir(parents=True, exist_ok=True)
         os.chmod(self.chroot, 0o755)
         self.chrooted_log_socket.parent.mkdir(parents=True, exist_ok=True)
@@ -208,13 +207,15 @@ class HAProxy:
             sock.unlink(missing_ok=True)
         group = grp.getgrnam(HAPROXY_USER).gr_gid
         argv = [sys.executable, "-m", "cargohold.frontdoor.logd", str(sockets[0]), storage_root,
-                str(self.home / "unrouted-access.log"), f"{sockets[1]}:{group}"]
+                str(self.home / "unrouted-access.log"), str(sockets[1]), str(group)]
         pid = spawn(argv, self.home / "logd.stderr", self.home / "logd.pid")
-        try:
+        with contextlib.suppress(Timeout):
             wait_until(lambda: all(s.exists() for s in sockets) or not pid_alive(pid), 10,
                        f"the log writer on {self.node}")
-        except Timeout:
-            raise RuntimeFailure(f"front door on {self.node}: the log writer did not start") from None
+        if not all(s.exists() for s in sockets) or not pid_alive(pid):
+            stderr = self.home / "logd.stderr"
+            tail = stderr.read_text(errors="replace").strip().splitlines()[-1:] if stderr.exists() else []
+            raise RuntimeFailure(f"front door on {self.node}: the log writer did not start: {' '.join(tail)}")
 
     def _log_tail(self) -> str:
         try:

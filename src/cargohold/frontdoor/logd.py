@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import socket
 import stat
 import sys
@@ -53,27 +52,24 @@ def strip_syslog(datagram: bytes) -> bytes:
     return ((message if sep else text) + "\n").encode()
 
 
-def _bind(path: str, group: int | None) -> socket.socket:
-    if os.path.exists(path):
-        os.unlink(path)
+def serve(sock_path: str, root: str, fallback: str, link: str | None = None, group: int | None = None) -> None:
+    """Listen on sock_path; with `link`, the same socket also at that path (a hard link: HAProxy's
+    chrooted workers find it there, its master at sock_path), writable by `group`."""
+    if os.path.lexists(sock_path):
+        os.unlink(sock_path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
+    sock.bind(sock_path)
     if group is None:
-        os.chmod(path, 0o600)  # HAProxy's master (root)
+        os.chmod(sock_path, 0o600)
     else:
-        os.chown(path, 0, group)  # its workers, which run as the haproxy user in a chroot
-        os.chmod(path, 0o620)
-    return sock
-
-
-def serve(sock_path: str, root: str, fallback: str, also: list[tuple[str, int]] | None = None) -> None:
-    sockets = [_bind(sock_path, None)] + [_bind(path, group) for path, group in also or []]
-    selector = selectors.DefaultSelector()
-    for sock in sockets:
-        selector.register(sock, selectors.EVENT_READ)
+        os.chown(sock_path, 0, group)  # the workers run as the haproxy user
+        os.chmod(sock_path, 0o620)
+    if link is not None:
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.link(sock_path, link)
     while True:
-        for key, _ in selector.select():
-            handle(key.fileobj.recv(65536), root, fallback)  # type: ignore[union-attr]
+        handle(sock.recv(65536), root, fallback)
 
 
 def handle(datagram: bytes, root: str, fallback: str) -> None:
@@ -89,6 +85,6 @@ def handle(datagram: bytes, root: str, fallback: str) -> None:
 
 
 if __name__ == "__main__":
-    # SOCKET ROOT FALLBACK [PATH:GID ...]: more sockets to listen on, writable by that group
-    extra = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in sys.argv[4:]]
-    serve(sys.argv[1], sys.argv[2], sys.argv[3], extra)
+    # SOCKET ROOT FALLBACK [LINK GID]: the socket also at LINK, writable by group GID
+    link, gid = (sys.argv[4], int(sys.argv[5])) if len(sys.argv) > 5 else (None, None)
+    serve(sys.argv[1], sys.argv[2], sys.argv[3], link, gid)

@@ -23,6 +23,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.fleet.fields import image_registry
 from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance, TLSFiles, label_config
 
+TLS_API_VERSION = "1.41"  # Docker 20.10 (Debian 12); newer engines still speak it
 LABEL_FLEET = "cargohold.fleet"
 LABEL_SITE = "cargohold.site"
 LABEL_SLOT = "cargohold.instance"
@@ -94,7 +95,12 @@ class DockerRuntime:
             if files is None:  # the fleet file's validation refuses this; a last line of defence
                 raise RuntimeFailure(f"node {node}: {url} without TLS is an unauthenticated root API; refused")
             tls = docker.tls.TLSConfig(client_cert=(files.cert, files.key), ca_cert=files.ca, verify=True)
-            return docker.DockerClient(base_url=url, version="auto", timeout=int(timeout) or 1, tls=tls)
+            # A fixed API version: "auto" asks the engine inside the constructor, before trust_env can
+            # be turned off. trust_env off: requests lets $REQUESTS_CA_BUNDLE replace the session's CA
+            # (psf/requests#3829), so the engine would be checked against the system's CAs, not ours.
+            client = docker.DockerClient(base_url=url, version=TLS_API_VERSION, timeout=int(timeout) or 1, tls=tls)
+            client.api.trust_env = False
+            return client
         return docker.DockerClient(base_url=url, version="auto", timeout=int(timeout) or 1)
 
     def client(self, node: str) -> docker.DockerClient:
