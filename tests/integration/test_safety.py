@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from gluster_helpers import GlusterLab
 
 from badfleets import bad_fleets
 from cargohold.runtime.docker import LABEL_FLEET
@@ -22,17 +23,30 @@ def snapshot(root) -> list[str]:
 
 
 @pytest.mark.parametrize("case", bad_fleets(), ids=lambda c: c.id)
-def test_bad_fleet_file_exits_with_a_clear_message_and_changes_nothing(case, fleet: FleetFixture, monkeypatch):
-    monkeypatch.setenv("T_ROOT", str(fleet.root))
-    monkeypatch.setenv("T_ENGINE", fleet.engine_url)
+def test_bad_fleet_file_exits_with_a_clear_message_and_changes_nothing(case, fleet: FleetFixture, gluster: GlusterLab,
+                                                                       monkeypatch, tmp_path):
+    """Each file of the corpus (tests/fleets/bad, data: add a case without Python) against the real
+    lab: its GlusterFS servers and volume, its engine, a storage root, a front-door state dir."""
+    state = tmp_path / "state"
+    env = {"T_ROOT": str(fleet.root), "T_ENGINE": fleet.engine_url, "T_STATE": str(state)}
+    for i, server in enumerate(gluster.servers, start=1):
+        env.update({f"T_S{i}": server.address, f"T_BRICK{i}": str(server.brick_root / "web"),
+                    f"T_SOCK{i}": str(server.socket)})
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     (fleet.root / ".cargohold-fleet.json").write_text('{"fleet": "t"}')
     before = snapshot(fleet.root)
+    containers = sorted(c.id for c in fleet.client.containers.list(all=True))
+    options = gluster.cli_any().volume_info("web").options
     result = run_cli("-f", str(case.path), "apply")
     assert result.code == case.exit_code, result.err
     assert case.expect in result.err
     assert result.err.startswith("error: ") and "Traceback" not in result.err
+    # Nothing changed: no directory, no container, no front-door configuration, no volume option.
     assert snapshot(fleet.root) == before
-    assert fleet.client.containers.list(all=True, filters={"label": f"{LABEL_FLEET}=t"}) == []
+    assert sorted(c.id for c in fleet.client.containers.list(all=True)) == containers
+    assert not state.exists()
+    assert gluster.cli_any().volume_info("web").options == options
 
 
 def test_missing_fleet_file_is_bad_input(tmp_path):

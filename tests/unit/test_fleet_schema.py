@@ -7,7 +7,9 @@ from cargohold.errors import FleetError
 from cargohold.fleet import load_fleet, parse_fleet
 from cargohold.fleet.desired import desired_state
 
-ENV = {"T_ROOT": "/srv/storage", "T_ENGINE": "unix:///run/x.sock"}
+ENV = {"T_ROOT": "/srv/storage", "T_ENGINE": "unix:///run/x.sock", "T_STATE": "/srv/state",
+       **{f"T_S{i}": f"127.1.9.{i}" for i in (1, 2, 3)}, **{f"T_BRICK{i}": f"/data/b{i}" for i in (1, 2, 3)},
+       **{f"T_SOCK{i}": f"/run/g{i}.sock" for i in (1, 2, 3)}}
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 

@@ -105,6 +105,10 @@ def cluster_spec(fleet: Fleet, storage: GlusterStorage, sites: tuple[SiteSpec, .
     allow = sorted({n.address for n in fleet.nodes} | {s.address for s in storage.servers})
     options = volume_options(len(storage.servers), {k: str(v) for k, v in storage.options.items()})
     options.setdefault("auth.allow", ",".join(allow))
+    if storage.tls is not None:
+        options.update({"client.ssl": "on", "server.ssl": "on", "ssl.own-cert": storage.tls.cert,
+                        "ssl.private-key": storage.tls.key, "ssl.ca-list": storage.tls.ca,
+                        "auth.ssl-allow": ",".join(storage.tls.allow)})
     quotas = []
     for site, spec in zip(fleet.sites, sites, strict=True):
         if site.quota_bytes is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from cargohold.fleet.fields import (
     LOGS_AREA,
@@ -77,6 +77,23 @@ class GlusterServer(Model):
     glusterd_socket: AbsolutePath | None = None
 
 
+def check_common_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise ValueError(f"{value!r} is not a certificate common name (letters, digits, '.', '_', '-')")
+    return value
+
+
+class StorageTLS(Model):
+    """GlusterFS's TLS on the I/O path (client.ssl, server.ssl): bricks and clients present
+    certificates signed by `ca`; only certificates whose common name is in `allow` may connect.
+    The same files must be at these paths on every server and every web node."""
+
+    ca: AbsolutePath
+    cert: AbsolutePath
+    key: AbsolutePath
+    allow: list[Annotated[str, AfterValidator(check_common_name)]] = Field(min_length=1)
+
+
 class GlusterStorage(Model):
     """The storage root is a replicated GlusterFS volume that every web node mounts at `root`."""
 
@@ -93,6 +110,7 @@ class GlusterStorage(Model):
     options: dict[str, str | int] = Field(default_factory=dict)
     # auth.allow is the fleet's own web node and server addresses; replacing it is refused unless set.
     allow_wider_auth: bool = False
+    tls: StorageTLS | None = None
 
     @model_validator(mode="after")
     def _layout(self) -> GlusterStorage:
@@ -124,11 +142,16 @@ class GlusterStorage(Model):
             if not re.fullmatch(r"[A-Za-z0-9_.:,*/=+][A-Za-z0-9_.:,*/=+-]{0,255}", str(value)):
                 raise ValueError(f"options: {name}: value {str(value)!r} must be one word of letters, digits and "
                                  "_.:,*/=+- that does not start with '-'")
+            if name in TLS_OPTIONS:
+                raise ValueError(f"options: {name} is set by `tls:` (ca, cert, key, allow), not by hand")
             if name in ("auth.allow", "auth.reject") and not self.allow_wider_auth:
                 raise ValueError(f"options: {name} is set by cargohold to exactly the fleet's web nodes and servers; "
                                  "to replace it (and let other machines mount the volume) set allow_wider_auth: true")
         return self
 
+
+TLS_OPTIONS = frozenset({"client.ssl", "server.ssl", "ssl.own-cert", "ssl.private-key", "ssl.ca-list",
+                         "auth.ssl-allow"})
 
 Storage = Annotated[LocalStorage | GlusterStorage, Field(discriminator="backend")]
 

@@ -31,3 +31,20 @@ def lab_ca(directory: Path, server_ip: str = "127.0.0.1") -> Path:
     for key in ("ca-key.pem", "server-key.pem", "key.pem"):
         (directory / key).chmod(0o600)
     return directory
+
+
+def storage_ca(directory: Path, common_name: str = "cargohold-storage") -> Path:
+    """ca.pem, cert.pem, key.pem for GlusterFS's TLS: one certificate that bricks and clients both
+    present (no extended key usage: it serves as server and as client), made once."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (directory / "cert.pem").exists():
+        return directory
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=cargohold storage CA",
+             "-keyout", "ca-key.pem", "-out", "ca.pem", cwd=directory)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={common_name}", "-keyout", "key.pem",
+             "-out", "cert.csr", cwd=directory)
+    _openssl("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+             "-days", "30", "-out", "cert.pem", cwd=directory)
+    for key in ("ca-key.pem", "key.pem"):
+        (directory / key).chmod(0o600)
+    return directory

@@ -90,6 +90,14 @@ def cluster_actions(
     option_targets = []
     for name, value in spec.options:
         old = have_options.get(name)
+        if old != value and not created and name in ("client.ssl", "server.ssl") and seen.volume is not None \
+                and seen.volume.status == "Started" and (old or "off") != value:
+            # Bricks and clients take the switch only when they reconnect: some would speak TLS and
+            # some not, and every mount would lose its bricks. Not done under running sites.
+            blockers.append(f"{vol}: {name} {old or 'off'} -> {value} needs the volume stopped and every web "
+                            f"node's mount made again: stop the sites, `gluster volume stop "
+                            f"{spec.volume}`, then apply")
+            continue
         if old != value:
             after = (vol,) if created else ()
             actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
