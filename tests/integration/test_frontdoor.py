@@ -161,12 +161,12 @@ def test_bad_frontdoor_specs_change_nothing(fleet: FleetFixture):
     assert http("GET", url + "/healthz")[0] == 404  # Host 127.0.0.1:23400 is no site
 
 
-def https_get(port: int, sni: str, cafile: str) -> tuple[str, bytes]:
-    """GET / over TLS with `sni` as server name, verifying the certificate against `cafile`."""
+def https_get(port: int, sni: str, cafile: str, path: str = "/") -> tuple[str, bytes]:
+    """GET path over TLS with `sni` as server name, verifying the certificate against `cafile`."""
     ctx = ssl.create_default_context(cafile=cafile)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
             ctx.wrap_socket(raw, server_hostname=sni) as tls:
-        tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
@@ -180,12 +180,23 @@ def test_https_picks_the_certificate_by_sni_and_routes_by_host(fleet: FleetFixtu
         pem = tmp_path / f"{name}.pem"
         self_signed_certificate(pem, name, [name, f"*.{name}"])
         certs.append(str(pem))
-    door_fleet(fleet, 23500, [demo_site(A, 23510), demo_site("www.example.org", 23520)],
+    door_fleet(fleet, 23500, [demo_site(A, 23510, aliases=["example.com"], redirect_aliases=True),
+                               demo_site("www.example.org", 23520)],
                https="127.0.0.1:23501", certificates=certs)
     fleet.cli("storage", "init")
     apply_ok(fleet)
     subject, data = https_get(23501, A, str(tmp_path / "example.com.crt"))
     assert subject == "example.com" and f"demo site {A} ".encode() in data
+    # An alias redirect keeps the visitor's scheme: HTTPS stays HTTPS, HTTP stays HTTP.
+    _, data = https_get(23501, "example.com", str(tmp_path / "example.com.crt"), "/a?b")
+    assert data.startswith(b"HTTP/1.1 301") and f"location: https://{A}/a?b".encode() in data.lower(), data[:300]
+    status, _, headers = http_host("http://127.0.0.1:23500", "example.com")
+    assert status == 301 and headers["location"] == f"http://{A}/"
+    # A chunked body has no length to hold against max_upload: refused before it reaches a site.
+    with socket.create_connection(("127.0.0.1", 23500), timeout=5) as raw:
+        raw.sendall(f"POST /upload/x HTTP/1.1\r\nHost: {A}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\n\r\n".encode())
+        assert raw.recv(4096).startswith(b"HTTP/1.1 411")
     subject, data = https_get(23501, "www.example.org", str(tmp_path / "example.org.crt"))
     assert subject == "example.org" and b"demo site www.example.org " in data
 
