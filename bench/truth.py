@@ -40,29 +40,33 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 LAB = Path(os.environ.get("CARGOHOLD_BENCH_LAB", "/dev/shm/cargohold-bench-truth"))
 
-# Candidate option sets: name -> options on top of GlusterFS's defaults. "profile" is cargohold's.
+# Candidate option sets: name -> options on top of GlusterFS's defaults. "profile" is cargohold's
+# profile as it is now; "former" the profile before the storage-truth issue, spelled out.
 PROFILE = volume_options(3, {})
 BASE = {k: PROFILE[k] for k in ("network.ping-timeout", "cluster.quorum-type", "cluster.heal-timeout",
                                 "cluster.server-quorum-type")}
-MDCACHE = {k: PROFILE[k] for k in ("features.cache-invalidation", "features.cache-invalidation-timeout",
-                                   "performance.cache-invalidation", "performance.stat-prefetch",
-                                   "performance.md-cache-timeout")}
-NLCACHE = {k: PROFILE[k] for k in ("performance.nl-cache", "performance.nl-cache-timeout")}
+MDCACHE = {"features.cache-invalidation": "on", "features.cache-invalidation-timeout": "600",
+           "performance.cache-invalidation": "on", "performance.stat-prefetch": "on",
+           "performance.md-cache-timeout": "600"}
+NLCACHE = {"performance.nl-cache": "on", "performance.nl-cache-timeout": "600"}
+FORMER = {**BASE, **MDCACHE, **NLCACHE, "network.inode-lru-limit": "200000"}
+FIRST_FIX = {**FORMER, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on"}
 CANDIDATES: dict[str, dict[str, str]] = {
     "profile": PROFILE,
+    "former": FORMER,
+    "first-fix": FIRST_FIX,  # md-cache-timeout 1 + quick-read-cache-invalidation, md-cache upcalls still on
+    "defaults": {},
     "base": BASE,
     "base+mdcache": {**BASE, **MDCACHE},
     "base+nlcache": {**BASE, **NLCACHE},
     "base+mdcache-t1": {**BASE, **MDCACHE, "performance.md-cache-timeout": "1"},
-    "profile-t1": {**PROFILE, "performance.md-cache-timeout": "1"},
-    "defaults": {},
-    "final": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on"},
-    "final-noinval": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on",
-                      "performance.cache-invalidation": "off"},
-    "t1-noqr": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read": "off"},
-    "t1-qrinval": {**PROFILE, "performance.md-cache-timeout": "1", "performance.quick-read-cache-invalidation": "on"},
-    "t1-ctime": {**PROFILE, "performance.md-cache-timeout": "1", "performance.ctime-invalidation": "on"},
-    "t1-noglobal": {**PROFILE, "performance.md-cache-timeout": "1", "performance.global-cache-invalidation": "off"},
+    "former-t1": {**FORMER, "performance.md-cache-timeout": "1"},
+    "t1-noqr": {**FORMER, "performance.md-cache-timeout": "1", "performance.quick-read": "off"},
+    "t1-ctime": {**FORMER, "performance.md-cache-timeout": "1", "performance.ctime-invalidation": "on"},
+    "t1-noglobal": {**FORMER, "performance.md-cache-timeout": "1", "performance.global-cache-invalidation": "off"},
+    "profile-no-nlcache": {**PROFILE, "performance.nl-cache": "off"},
+    "profile-no-qrinval": {**PROFILE, "performance.quick-read-cache-invalidation": "off"},
+    "profile-lru-default": {**PROFILE, "network.inode-lru-limit": "16384"},
 }
 
 
@@ -278,6 +282,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="candidate names (default: all)")
     parser.add_argument("--rename", action="store_true", help="write temp + rename instead of in place")
     parser.add_argument("--consistency", action="store_true", help="measure the cross-node rows, no fault")
+    parser.add_argument("--speed", action="store_true", help="bench/smallfile's workload on each candidate, "
+                        "no fault (median of 3)")
     parser.add_argument("--churn", type=float, default=0, help="seconds of whole-file replacement on web1 "
                         "read through web2, no fault")
     args = parser.parse_args()
@@ -286,6 +292,14 @@ def main() -> None:
     cluster = Cluster()
     cluster.up(candidates)
     try:
+        if args.speed:
+            from smallfile import median_workload
+            speeds = {cand: median_workload(cluster.mount(v, 1) / "speed", 500, 3) for v, cand in names.items()}
+            ops = list(next(iter(speeds.values())))
+            print(f"{'ops/s':>20} " + " ".join(f"{c:>18}" for c in speeds))
+            for op in ops:
+                print(f"{op:>20} " + " ".join(f"{speeds[c][op]:18.0f}" for c in speeds))
+            return
         if args.churn:
             for v, cand in names.items():
                 counts = churn(cluster.mount(v, 1) / "churn", [cluster.mount(v, 2) / "churn"], args.churn)

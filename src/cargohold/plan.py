@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
+from cargohold.config_labels import config_changes
 from cargohold.model import (
     Action,
     Desired,
@@ -17,7 +18,6 @@ from cargohold.model import (
     Plan,
     SiteSpec,
     Step,
-    config_changes,
 )
 from cargohold.plan_swarm import leftover_services, service_action, swarm_actions
 from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, quota_actions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from cargohold.config_labels import config_changes
 from cargohold.model import (
     Action,
     ObservedService,
@@ -13,7 +14,6 @@ from cargohold.model import (
     Step,
     StorageState,
     SwarmSpec,
-    config_changes,
 )
 
 

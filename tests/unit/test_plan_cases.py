@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from cargohold.config_labels import config_hash, label_config
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.model import Desired, Observed, ObservedDir, ObservedInstance, StorageState, config_hash, label_config
+from cargohold.model import Desired, Observed, ObservedDir, ObservedInstance, StorageState
 from cargohold.plan import plan
 
 CASES = sorted((Path(__file__).parent / "plan_cases").glob("*.json"))

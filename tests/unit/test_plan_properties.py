@@ -68,7 +68,7 @@ def worlds(draw: st.DrawFn, desired: Desired) -> Observed:
 
 
 def _observed(site: str, slot: int, node: str, n: int, state: str, config: dict) -> ObservedInstance:
-    from cargohold.model import config_hash
+    from cargohold.config_labels import config_hash
 
     return ObservedInstance(site, slot, node, f"c{n}", f"p_{site}_{slot}_{n}", state, "healthy",
                             config_hash(config), config, int(config.get("port", 0)))

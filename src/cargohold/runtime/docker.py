@@ -19,9 +19,10 @@ import docker.errors
 import docker.tls
 import docker.types
 
+from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
 from cargohold.fleet.fields import image_registry
-from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance, TLSFiles, label_config
+from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance, TLSFiles
 
 TLS_API_VERSION = "1.41"  # Docker 20.10 (Debian 12); newer engines still speak it
 LABEL_FLEET = "cargohold.fleet"

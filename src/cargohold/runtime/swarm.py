@@ -9,9 +9,8 @@ Every update and rollback setting is passed explicitly: docker-py's defaults are
 from __future__ import annotations
 
 import json
-import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +18,9 @@ import docker
 import docker.errors
 import docker.types
 
+from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
-from cargohold.model import (
-    ObservedService,
-    ObservedSwarm,
-    ObservedTask,
-    ServiceSpec,
-    SwarmNode,
-    SwarmSpec,
-    TLSFiles,
-    label_config,
-)
+from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec, TLSFiles
 from cargohold.runtime.docker import (
     LABEL_CONFIG,
     LABEL_FLEET,
@@ -38,6 +29,7 @@ from cargohold.runtime.docker import (
     DockerRuntime,
     healthcheck_config,
 )
+from cargohold.runtime.health import mounts_answer
 from cargohold.wait import Timeout, wait_until
 
 _NS = 1_000_000_000
@@ -80,18 +72,6 @@ def _failure(spec: ServiceSpec, seen: ObservedService) -> str:
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300]
-
-
-def mounts_answer(targets: Iterable[str], wait: float = 1.0) -> str:
-    """Shell: fails when a storage mount answers with an error (a lost FUSE client: ENOTCONN, or a
-    missing directory), passes while it is only slow. A storage pause (a hung brick) stalls every
-    node alike, and replacing the instances would not help but take every one down at once; so the
-    test runs in the background and still pending after `wait` seconds counts as paused, not lost."""
-    dirs = " && ".join(f"test -d {shlex.quote(t)}" for t in targets)
-    steps = int(wait * 10)
-    return (f"( {dirs} ) >/dev/null 2>&1 & p=$!; i=0; "
-            f"while kill -0 $p 2>/dev/null && [ $i -lt {steps} ]; do sleep 0.1; i=$((i+1)); done; "
-            "if kill -0 $p 2>/dev/null; then true; else wait $p; fi")
 
 
 class SwarmRuntime:
