@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -293,8 +294,12 @@ def main() -> None:
     cluster.up(candidates)
     try:
         if args.speed:
-            from smallfile import median_workload
-            speeds = {cand: median_workload(cluster.mount(v, 1) / "speed", 500, 3) for v, cand in names.items()}
+            from smallfile import workload
+            runs: dict[str, list[dict[str, float]]] = {cand: [] for cand in names.values()}
+            for _ in range(5):  # rounds interleaved across candidates: drift hits them all alike
+                for v, cand in names.items():
+                    runs[cand].append(workload(cluster.mount(v, 1) / "speed", 500))
+            speeds = {c: {op: statistics.median(r[op] for r in rs) for op in rs[0]} for c, rs in runs.items()}
             ops = list(next(iter(speeds.values())))
             print(f"{'ops/s':>20} " + " ".join(f"{c:>18}" for c in speeds))
             for op in ops:
