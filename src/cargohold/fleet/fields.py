@@ -16,16 +16,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 # RFC 1123 host name, lower-case only: labels of 1-63 letters, digits and inner hyphens.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-DOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-AREA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DOMAIN_RE = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+AREA_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Docker image reference: [registry[:port]/]name[:tag][@digest], lower-case path components.
 IMAGE_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
 )
-ENGINE_RE = re.compile(r"^(unix:///\S+|tcp://[A-Za-z0-9.\[\]:-]+:[0-9]+|ssh://\S+)$")
+ENGINE_RE = re.compile(r"(unix:///\S+|tcp://[A-Za-z0-9.\[\]:-]+:[0-9]+|ssh://\S+)")
 RESERVED_ENV = frozenset({"PORT", "CARGOHOLD_SITE", "CARGOHOLD_INSTANCE"})
 LOGS_AREA = "logs"
 
@@ -148,9 +148,8 @@ class Model(BaseModel):
         return data
 
 
-HOST_RE = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|" + _LABEL + r"(?:\.(?:" + _LABEL + r"))*)$")
-VOLUME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-OPTION_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$")
+VOLUME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+OPTION_RE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 
 
 def check_host(value: str) -> str:
@@ -207,7 +206,7 @@ StorageRoot = Annotated[str, AfterValidator(check_storage_root)]
 VolumeName = Annotated[str, AfterValidator(check_volume)]
 
 
-BIND_RE = re.compile(r"^(?P<addr>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\*):(?P<port>[0-9]{1,5})$")
+BIND_RE = re.compile(r"(?P<addr>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\*):(?P<port>[0-9]{1,5})")
 
 
 def check_bind(value: str) -> str:
@@ -220,7 +219,7 @@ def check_bind(value: str) -> str:
 Bind = Annotated[str, AfterValidator(check_bind)]
 
 
-LABEL_KEY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+LABEL_KEY_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
 
 
 def check_labels(value: dict[str, str]) -> dict[str, str]:
@@ -235,7 +234,7 @@ def check_labels(value: dict[str, str]) -> dict[str, str]:
 Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
 
 
-_SIZE_RE = re.compile(r"^([0-9]+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$")
+_SIZE_RE = re.compile(r"([0-9]+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?")
 _UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 

@@ -57,7 +57,7 @@ class UnsafeValue(RuntimeFailure):
 
 _DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 _WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")  # paths, binds, users: one word, no quote, no space
-_HEALTH = re.compile(r"/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*")
+_HEALTH = re.compile(r"/[A-Za-z0-9._~!\x24&()*+,;=:@%/?-]*")  # \x24: the dollar sign
 _SERVER = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # i1, i2 (runtime docker) or node names (swarm)
 
 
