@@ -19,7 +19,8 @@ from cargohold.fleet.fields import control_character
 from cargohold.fleet.schema import Fleet
 
 DEFAULT_FLEET_FILE = "cargohold.yml"
-_VAR_RE = re.compile(r"[$](?:[$]|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")  # a doubled dollar sign, {VAR}, {VAR:-default}
+# a doubled dollar sign, ${VAR}, ${VAR:-default}
+_VAR_RE = re.compile(r"[$](?:[$]|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 
 Loc = tuple[str | int, ...]
 
