@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from cargohold.errors import CargoholdError, FleetError, RuntimeFailure, UsageError
+from cargohold.files import atomic_write
 from cargohold.fleet.fields import check_image
 from cargohold.fleet.load import parse_fleet
 
@@ -66,20 +66,8 @@ def write_atomically(path: Path, text: str) -> None:
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{path}: not a regular file (a symlink?); deploy rewrites only a plain fleet file")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, stat.S_IMODE(st.st_mode))
-    try:
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))
-        if os.geteuid() == 0:
-            os.fchown(fd, st.st_uid, st.st_gid)
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+    owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 else None
+    atomic_write(str(path.parent), path.name, text.encode("utf-8"), stat.S_IMODE(st.st_mode), owner)
 
 
 class DeployFailed(RuntimeFailure):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import tarfile
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cargohold.errors import UsageError
+from cargohold.files import atomic_write
 from cargohold.fleet.desired import site_areas
 from cargohold.fleet.fields import AREA_RE, DOMAIN_RE, control_character
 from cargohold.fleet.schema import Site
@@ -169,13 +169,7 @@ def _write_private(path: Path, content: str, written: list[str]) -> None:
         raise UsageError(f"{path} is a symlink; not writing secrets through it")
     if path.exists():
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, content.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(str(path.parent), path.name, content.encode(), 0o600)
     written.append(path.name)
 
 

@@ -10,7 +10,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors, server_name
 from cargohold.model import Desired, ObservedInstance
-from cargohold.storage.canary import last_result, node_mounts
+from cargohold.storage.canary import CheckResult, last_result, node_mounts
 from cargohold.storage.glusterfs import GlusterStorage
 
 
@@ -68,9 +68,8 @@ class StatusReport:
             reasons += cluster_problems(self.cluster)
         if self.swarm is not None:
             reasons += swarm_problems(self.swarm)
-        if self.storage_check is not None and not self.storage_check["ok"]:
-            reasons += [f"storage check: {n['node']}: {n['state']} ({n['detail']})"
-                        for n in self.storage_check["nodes"] if n["state"] != "ok"]
+        if self.storage_check is not None:
+            reasons += [f"storage check: {p}" for p in CheckResult.from_json(self.storage_check).problems()]
         reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
         reasons += [f"instance {r.site}#{r.instance} on {r.node}: {state} in the front door on {node}"
                     for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]

@@ -52,3 +52,7 @@ class Output:
         sys.stdout.write(f"{title}\n")
         for row in cells:
             sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def milliseconds(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cargohold.cli.main import Context, cli, pass_context
-from cargohold.cli.output import Output
+from cargohold.cli.output import Output, milliseconds
 from cargohold.status import StatusReport, build_status
 
 
@@ -51,10 +51,6 @@ def render_swarm(out: Output, swarm: dict[str, Any]) -> None:
                for s in swarm["services"]])
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
 def render_status(out: Output, report: StatusReport) -> None:
     root_state = "ok" if report.storage_ok else f"NOT OK: {report.storage_reason}"
     out.line(f"Fleet {report.fleet}; storage root {report.storage_root}: {root_state}")
@@ -81,7 +77,8 @@ def render_status(out: Output, report: StatusReport) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check["at"]))
         out.table(f"Last storage check ({when}, written through {check['writer']})",
                   ["node", "state", "new file", "in-place rewrite"],
-                  [[n["node"], n["state"], _ms(n["create_s"]), _ms(n["rewrite_s"])] for n in check["nodes"]])
+                  [[n["node"], n["state"], milliseconds(n["create_s"]), milliseconds(n["rewrite_s"])]
+                   for n in check["nodes"]])
     if report.orphans:
         out.table("Orphans (labelled for this fleet, not in the fleet file; `apply` removes them)",
                   ["site", "#", "node", "state", "container"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cargohold.cli.main import Context, cli, pass_context
-from cargohold.cli.output import Output
+from cargohold.cli.output import Output, milliseconds
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.storage.canary import advice, check, node_mounts
 from cargohold.storage.gluster_maintenance import rolling_restart
@@ -72,11 +72,11 @@ def storage_check(ctx: Context, as_json: bool, deadline: float) -> None:
     if as_json:
         out.json(result.to_json())
     else:
-        def ms(v: float | None) -> str:
-            return "-" if v is None else f"{v * 1000:.0f} ms"
-        out.table(f"Storage check: written through {result.writer}", ["node", "state", "new file", "in-place rewrite",
-                                                                      "detail"],
-                  [[n.node, n.state, ms(n.create_s), ms(n.rewrite_s), n.detail or "-"] for n in result.nodes])
+        out.table(f"Storage check: written through {result.writer}",
+                  ["node", "state", "new file", "in-place rewrite", "detail"],
+                  [[n.node, n.state, milliseconds(n.create_s), milliseconds(n.rewrite_s), n.detail or "-"]
+                   for n in result.nodes])
     if not result.ok:
+        what_to_do = advice(result)
         raise RuntimeFailure("storage check: " + "; ".join(result.problems())
-                             + (f". {advice(result)}" if advice(result) else ""))
+                             + (f". {what_to_do}" if what_to_do else ""))

@@ -15,25 +15,6 @@ MARKER_FILE = ".cargohold-fleet.json"
 AREAS_FILE = ".cargohold-areas.json"
 
 
-def atomic_write(directory: str, name: str, data: bytes, mode: int) -> None:
-    """Write directory/name whole or not at all: a temp file of an unpredictable name created with
-    O_EXCL|O_NOFOLLOW in the same directory, fsync, rename over the name."""
-    import os
-    import secrets
-
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, os.path.join(directory, name))
-
-
 @dataclass(frozen=True)
 class Usage:
     bytes: int

@@ -116,14 +116,11 @@ def check(mounts: Sequence[NodeMount], deadline: float = DEADLINE) -> CheckResul
         for reader in readers:
             create_s, why = created[reader.node]
             rewrite_s, why2 = _watch(reader, posixpath.join(reader.root, CANARY_DIR, name), second, first, deadline)
-            problem = why or why2
-            state: NodeState = "ok" if not problem else ("stale" if problem.startswith("stale") else "wrong")
-            detail = problem if problem else ""
-            if why and not why2:
-                detail = f"new file {why}"
-            elif why2:
-                detail = f"in-place rewrite {why2}"
-            results.append(NodeCheck(reader.node, state, create_s, rewrite_s, detail))
+            problems = [f"new file {why}"] * bool(why) + [f"in-place rewrite {why2}"] * bool(why2)
+            first_problem = why or why2
+            state: NodeState = "ok" if not first_problem else (
+                "stale" if first_problem.startswith("stale") else "wrong")
+            results.append(NodeCheck(reader.node, state, create_s, rewrite_s, "; ".join(problems)))
     except OSError as exc:
         done = {r.node for r in results}
         results += [NodeCheck(r.node, "error", detail=str(exc)) for r in readers if r.node not in done]

@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
+from cargohold.files import atomic_write
 from cargohold.model import DirSpec, ObservedDir, StorageState
-from cargohold.storage.base import AREAS_FILE, MARKER_FILE, Usage, atomic_write
+from cargohold.storage.base import AREAS_FILE, MARKER_FILE, Usage
 from cargohold.storage.safepath import (
     UnsafePath,
     ensure_dir_below,
@@ -106,6 +107,9 @@ class LocalStorage:
         if area in record.get(domain, []):
             return
         record[domain] = sorted({*record.get(domain, []), area})
+        self._write_record(record)
+
+    def _write_record(self, record: dict[str, list[str]]) -> None:
         atomic_write(self.root, AREAS_FILE, json.dumps(record, indent=1, sort_keys=True).encode(), 0o644)
 
     def usage(self, relpath: str) -> Usage | None:
@@ -119,10 +123,10 @@ class LocalStorage:
     def init_root(self, fleet: str, force: bool = False) -> str:
         """Write the fleet marker. Refuses a root that belongs to another fleet, or that holds site
         data but no marker (a lost mount or a restore: look before you claim it) unless force."""
-        not_mounted = self._not_mounted() if os.path.isdir(self.root) else None
-        if not_mounted or (self.require_mount and not os.path.isdir(self.root)):
-            raise RuntimeFailure(f"storage root {self.root} {not_mounted or 'does not exist (is the storage mounted?)'}"
-                                 "; no marker written")
+        if self.require_mount:  # never into an empty mount point: a lost mount would then pass the guard
+            why = self._not_mounted() if os.path.isdir(self.root) else "does not exist (is the storage mounted?)"
+            if why:
+                raise RuntimeFailure(f"storage root {self.root} {why}; no marker written")
         os.makedirs(self.root, mode=0o755, exist_ok=True)
         marker = self.read_marker()
         if marker is not None:
@@ -161,5 +165,5 @@ class LocalStorage:
                 raise StorageError(f"purge {relpath}: {exc}") from None
         record = self.recorded_areas()
         if record.pop(domain, None) is not None:
-            atomic_write(self.root, AREAS_FILE, json.dumps(record, indent=1, sort_keys=True).encode(), 0o644)
+            self._write_record(record)
         return removed
