@@ -38,6 +38,8 @@ from cargohold.storage.gluster_profile import volume_options
 from cargohold.wait import wait_until
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "integration"))
+from gluster_helpers import partition  # noqa: E402  (the fault tests' own nftables partition)
 
 LAB = Path(os.environ.get("CARGOHOLD_BENCH_LAB", "/dev/shm/cargohold-bench-truth"))
 
@@ -256,22 +258,6 @@ class Cluster:
             if pid:
                 stop_pid(pid, grace=5)
         self.lab.down()
-
-
-@contextlib.contextmanager
-def partition(address: str):
-    table = "cargohold_bench_partition"
-    rules = f"""
-table inet {table} {{
-  chain input {{ type filter hook input priority -10; ip saddr {address} drop; ip daddr {address} drop; }}
-  chain output {{ type filter hook output priority -10; ip saddr {address} drop; ip daddr {address} drop; }}
-}}
-"""
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, timeout=10)
-    try:
-        yield
-    finally:
-        subprocess.run(["nft", "delete", "table", "inet", table], check=False, timeout=10)
 
 
 def main() -> None:

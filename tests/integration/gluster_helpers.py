@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cargohold.lab import Lab
-from cargohold.lab.daemon import read_pid
+from cargohold.lab.daemon import pids_naming, read_pid, stop_pid, unmount_all_below
 from cargohold.lab.gluster import LabGlusterd
 from cargohold.nodes.local import LocalExecutor
 from cargohold.storage.gluster_cli import GlusterCLI
@@ -203,6 +204,18 @@ class GlusterLab:
                     checked += 1
         assert wrong == [], f"{len(wrong)} of {checked} reads wrong, e.g. {wrong[:3]}"
         return checked
+
+
+    def remove_volume(self, volume: str) -> None:
+        """A test's own volume gone: both web nodes' mounts of it, the volume, its bricks."""
+        for node in (1, 2):
+            unmount_all_below(self.lab.web_home(node) / volume)
+            for pid in pids_naming(self.lab.web_home(node) / volume):
+                stop_pid(pid, grace=5)
+        self.cli.call("volume", "stop", volume, "force")
+        self.cli.call("volume", "delete", volume)
+        for server in self.servers:
+            shutil.rmtree(server.brick_root / volume, ignore_errors=True)
 
 
 @contextlib.contextmanager

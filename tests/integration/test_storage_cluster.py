@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -119,14 +118,7 @@ def test_adopting_a_hand_made_volume_changes_nothing_destructive(gluster: Gluste
         refused = run_cli("-f", str(other_path), "apply")
         assert refused.code == 1 and "another layout" in refused.err
     finally:
-        for node in (1, 2):
-            unmount_all_below(gluster.lab.web_home(node) / "adopt")
-            for pid in pids_naming(gluster.lab.web_home(node) / "adopt"):
-                stop_pid(pid, grace=5)
-        gluster.cli.call("volume", "stop", "adopt", "force")
-        gluster.cli.call("volume", "delete", "adopt")
-        for server in gluster.servers:
-            shutil.rmtree(server.brick_root / "adopt", ignore_errors=True)
+        gluster.remove_volume("adopt")
 
 
 def test_bad_storage_specs_are_refused_before_anything_is_created(gluster: GlusterLab, tmp_path):

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 from gluster_helpers import GlusterLab
 
-from cargohold.lab.daemon import pids_naming, read_pid, stop_pid, unmount_all_below
+from cargohold.lab.daemon import read_pid, stop_pid, unmount_all_below
 from cargohold.lab.tls import storage_ca
 from cargohold.wait import wait_until
 from conftest import run_cli
@@ -72,11 +71,4 @@ def test_a_tls_volume_serves_the_web_nodes_and_refuses_a_client_without_the_cert
         pid = read_pid(tmp_path / "pid")
         if pid is not None:
             stop_pid(pid, grace=5)
-        for node in (1, 2):
-            unmount_all_below(gluster.lab.web_home(node) / "tlsweb")
-            for pid in pids_naming(gluster.lab.web_home(node) / "tlsweb"):
-                stop_pid(pid, grace=5)
-        gluster.cli.call("volume", "stop", "tlsweb", "force")
-        gluster.cli.call("volume", "delete", "tlsweb")
-        for server in gluster.servers:
-            shutil.rmtree(server.brick_root / "tlsweb", ignore_errors=True)
+        gluster.remove_volume("tlsweb")
