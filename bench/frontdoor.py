@@ -30,7 +30,7 @@ from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.haproxy import HAProxy
 from cargohold.lab import Lab
 from cargohold.plan import plan
-from cargohold.storage.local import LocalStorage
+from cargohold.storage.tree import StorageTree
 from cargohold.wait import wait_until
 
 HOST = "www.example.com"
@@ -66,7 +66,7 @@ def main() -> None:
     try:
         root = lab.home / "roots" / "fd"
         root.mkdir(parents=True, exist_ok=True)
-        LocalStorage(str(root)).init_root("fd")
+        StorageTree(str(root)).init_root("fd")
         fleet = Fleet.model_validate({
             "fleet": "fd", "storage": {"backend": "local", "root": str(root), "mount": False},
             "nodes": [{"name": "web1", "engine": lab.engine.url, "state_dir": str(lab.home / "web1")}],

@@ -16,10 +16,10 @@ from cargohold.backends import connect, observe
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.lab import Lab
-from cargohold.lab.daemon import read_pid, stop_pid, unmount_all_below
 from cargohold.nodes.local import LocalExecutor
 from cargohold.plan import plan
-from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.process import read_pid, stop_pid, unmount_all_below
+from cargohold.storage.gluster.cli import GlusterCLI
 
 BENCH_LAB = Path(os.environ.get("CARGOHOLD_BENCH_LAB", "/dev/shm/cargohold-bench-gl"))
 

@@ -30,7 +30,7 @@ from cargohold.fleet.schema import Fleet
 from cargohold.lab import Lab
 from cargohold.model import Observed, ObservedDir, ObservedInstance, StorageState
 from cargohold.plan import plan
-from cargohold.storage.local import LocalStorage
+from cargohold.storage.tree import StorageTree
 
 
 def fleet_of(name: str, n: int, root: Path, engine: str) -> Fleet:
@@ -59,7 +59,7 @@ def bench_applied(lab: Lab, n: int, repeat: int) -> dict[str, float]:
     name = f"bench{n}"
     root = lab.home / "roots" / name
     root.mkdir(parents=True, exist_ok=True)
-    LocalStorage(str(root)).init_root(name)
+    StorageTree(str(root)).init_root(name)
     fleet = fleet_of(name, n, root, lab.engine.url)
     desired = desired_state(fleet)
     backends = connect(fleet)

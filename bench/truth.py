@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cargohold.fleet.gluster_profile import volume_options
 from cargohold.lab import Lab
-from cargohold.lab.daemon import read_pid, stop_pid, unmount_all_below
 from cargohold.nodes.local import LocalExecutor
-from cargohold.storage.gluster_cli import GlusterCLI
-from cargohold.storage.gluster_profile import volume_options
+from cargohold.process import read_pid, stop_pid, unmount_all_below
+from cargohold.storage.gluster.cli import GlusterCLI
 from cargohold.wait import wait_until
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,7 +1,9 @@
-"""Wire a Fleet to the runtime and storage it names, and observe the world through them."""
+"""The factory: the fleet's drivers, built from what the fleet file names. The only module that
+knows the concrete drivers; everything else sees them through cargohold.seam."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cargohold.fleet.desired import desired_state
@@ -9,72 +11,58 @@ from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors
 from cargohold.model import Desired, Observed, Plan, StorageState, TLSFiles
 from cargohold.plan import plan as make_plan
-from cargohold.runtime.base import Runtime
-from cargohold.runtime.docker import DockerRuntime
-from cargohold.runtime.swarm import SwarmRuntime
-from cargohold.storage.base import StorageBackend
-from cargohold.storage.glusterfs import GlusterStorage
-from cargohold.storage.local import LocalStorage
+from cargohold.runtime.docker import DockerDriver, DockerRuntime
+from cargohold.runtime.engines import Engines
+from cargohold.runtime.swarm import SwarmDriver
+from cargohold.seam import Driver, NoTraffic, RuntimeDriver, StorageDriver, Traffic
+from cargohold.storage.gluster import GlusterDriver
+from cargohold.storage.local import LocalDriver
 
 
 @dataclass
 class Backends:
-    runtime: Runtime
-    storage: StorageBackend
-    frontdoors: FrontDoors | None = None
-    swarm: SwarmRuntime | None = None  # runtime swarm
+    """The fleet's drivers: one storage, one runtime, and the front doors if the fleet has them."""
+
+    storage: StorageDriver
+    runtime: RuntimeDriver
+    frontdoor: FrontDoors | None = None
+
+    @property
+    def drivers(self) -> tuple[Driver, ...]:
+        """In the order they observe, preflight and are closed: storage first (the runtime's guard
+        and the front doors' log writers need it), the front doors before the runtime (a missing
+        certificate is told before images are pulled)."""
+        return (self.storage, *((self.frontdoor,) if self.frontdoor else ()), self.runtime)
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.frontdoor if self.frontdoor is not None else NoTraffic()
 
     def close(self) -> None:
-        self.runtime.close()
-        if self.swarm is not None:
-            self.swarm.close()
+        for driver in self.drivers:
+            driver.close()
 
     def check_node(self, desired: Desired, node: str) -> StorageState:
-        """Is the fleet's storage (its marker) visible where this node's instances mount it?"""
-        if isinstance(self.storage, GlusterStorage):
-            return self.storage.check_node(node, desired.fleet)
-        state = LocalStorage(desired.root_of(node), desired.storage_mount).check_root(desired.fleet)
-        return StorageState(state.root, state.ok, state.reason, node)
+        return self.storage.check_node(node, desired.fleet)
 
 
 def connect(fleet: Fleet) -> Backends:
     tls = {node.name: TLSFiles(t.ca, t.cert, t.key) for node in fleet.nodes
            if (t := node.tls or fleet.engine_tls) is not None and node.engine.startswith("tcp://")}
-    runtime = DockerRuntime({node.name: node.engine for node in fleet.nodes}, tls=tls)
+    engines = Engines({node.name: node.engine for node in fleet.nodes}, tls=tls)
     desired = desired_state(fleet)
-    storage: StorageBackend
-    if desired.cluster is not None:
-        storage = GlusterStorage(fleet.fleet, desired.cluster, desired.node_storage, fleet.storage.root)
-    else:
-        storage = LocalStorage(fleet.storage.root, desired.storage_mount)
-    frontdoors = FrontDoors(fleet) if fleet.frontdoor is not None else None
-    swarm = SwarmRuntime(desired.swarm, runtime.engines, tls) if desired.swarm is not None else None
-    return Backends(runtime=runtime, storage=storage, frontdoors=frontdoors, swarm=swarm)
+    storage: StorageDriver = GlusterDriver(desired) if desired.cluster is not None else LocalDriver(desired)
+    runtime: RuntimeDriver = SwarmDriver(desired, engines) if desired.swarm is not None else DockerDriver(engines)
+    frontdoor = FrontDoors(desired.frontdoors) if desired.frontdoors else None
+    return Backends(storage=storage, runtime=runtime, frontdoor=frontdoor)
 
 
-def observe(desired: Desired, backends: Backends) -> Observed:
-    dirs = [d for site in desired.sites for d in site.dirs]
-    storage = backends.storage
-    management = storage.check_root(desired.fleet)
-    if isinstance(storage, GlusterStorage):
-        cluster = storage.observe_cluster()
-        nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage)
-    else:
-        cluster = None
-        # Nodes that see the root at the fleet's path share the management check; others get their own.
-        nodes = tuple(backends.check_node(desired, n.node) for n in desired.node_storage if n.root != storage.root)
-    # With Swarm, Swarm places the instances: the engines hold no containers of cargohold's own.
-    swarm = backends.swarm.observe(desired.fleet) if backends.swarm is not None else None
-    instances = backends.runtime.observe(desired.fleet) if swarm is None else ()
-    return Observed(
-        instances=instances,
-        dirs=storage.observe_dirs(dirs),
-        storage=management,
-        nodes=nodes,
-        cluster=cluster,
-        frontdoor_drift=tuple(backends.frontdoors.differs(instances)) if backends.frontdoors else (),
-        swarm=swarm,
-    )
+def observe(desired: Desired, backends: Backends, detail: bool = False) -> Observed:
+    """Every driver fills in its own part."""
+    observed = Observed(instances=(), dirs=(), storage=StorageState(desired.storage_root, False, "not observed"))
+    for driver in backends.drivers:
+        observed = driver.observe(desired, observed, detail)
+    return observed
 
 
 def plan_fleet(fleet: Fleet) -> tuple[Desired, Backends, Plan]:
@@ -87,3 +75,11 @@ def plan_fleet(fleet: Fleet) -> tuple[Desired, Backends, Plan]:
         backends.close()
         raise
 
+
+def export_app(engine: str, image: str, path: str) -> Iterator[bytes]:
+    """A tar stream of `path` inside `image` on the engine at `engine` (for `cargohold dev`)."""
+    runtime = DockerRuntime(Engines({"dev": engine}))
+    try:
+        yield from runtime.export_path("dev", image, path)
+    finally:
+        runtime.close()

@@ -1,17 +1,29 @@
-"""What runs, how healthy it is, and how much storage each site uses: one report, table or JSON."""
+"""What runs, how healthy it is, and how much storage each site uses: one report, table or JSON.
+
+Built from one observation (the drivers' detailed one) and the plan made from it: status is
+degraded exactly when the plan is not empty, a blocker exists, or something is unhealthy."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cargohold.backends import Backends
-from cargohold.errors import RuntimeFailure
+from cargohold.backends import Backends, observe
 from cargohold.fleet.schema import Fleet
-from cargohold.frontdoor.doors import FrontDoors, server_name
-from cargohold.model import Desired, ObservedInstance
+from cargohold.model import (
+    ClusterSpec,
+    CreateService,
+    Desired,
+    Observed,
+    ObservedCluster,
+    ObservedInstance,
+    Plan,
+    StartInstance,
+    StorageState,
+    server_name,
+)
+from cargohold.plan import plan as make_plan
 from cargohold.storage.canary import CheckResult, last_result, node_mounts
-from cargohold.storage.glusterfs import GlusterStorage
 
 
 @dataclass
@@ -53,6 +65,8 @@ class StatusReport:
     swarm: dict[str, Any] | None = None  # runtime swarm: nodes and services as Swarm reports them
     traffic: list[dict[str, Any]] = field(default_factory=list)  # per site: request rate, 5xx, per front door
     storage_check: dict[str, Any] | None = None  # the last `cargohold storage check`, as it left it
+    plan: list[str] = field(default_factory=list)  # what apply would change (beyond `missing`)
+    blockers: list[str] = field(default_factory=list)  # what keeps apply from changing anything
 
     @property
     def degraded(self) -> list[str]:
@@ -73,6 +87,8 @@ class StatusReport:
         reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
         reasons += [f"instance {r.site}#{r.instance} on {r.node}: {state} in the front door on {node}"
                     for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]
+        reasons += [f"plan: {change}" for change in self.plan]
+        reasons += [f"blocked: {blocker}" for blocker in self.blockers]
         return reasons
 
     def to_json(self) -> dict[str, object]:
@@ -99,25 +115,25 @@ def swarm_problems(swarm: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _swarm_report(report: StatusReport, desired: Desired, backends: Backends, addresses: dict[str, str]) -> None:
+def _swarm_report(report: StatusReport, desired: Desired, observed: Observed, plan: Plan,
+                  addresses: dict[str, str]) -> None:
     """Swarm's view: nodes (state, availability, why excluded) and each site's tasks per node."""
-    assert backends.swarm is not None and desired.swarm is not None
-    observed = backends.swarm.observe(desired.fleet)
+    seen, spec = observed.swarm, desired.swarm
+    assert seen is not None and spec is not None
     nodes = []
-    for node in observed.nodes:
-        state = backends.check_node(desired, node.name) if node.name in desired.nodes else None
-        label = dict(node.labels).get(desired.swarm.storage_label)
+    for node in seen.nodes:
+        state = _node_storage(observed, node.name) if node.name in desired.nodes else None
+        label = dict(node.labels).get(spec.storage_label)
         excluded = ""
         if state is not None and not state.ok:
             excluded = f"storage at {state.root}: {state.reason}"
         elif state is not None and label != "ok":
             excluded = "storage label not set yet (run apply)"
-        engine = backends.swarm.engine_problem(node.name) if node.name in desired.nodes else ""
-        nodes.append({"name": node.name, "state": node.state, "availability": node.availability, "engine": engine,
-                      "address": node.address, "manager": node.manager, "excluded": excluded,
-                      "labels": dict(node.labels)})
+        nodes.append({"name": node.name, "state": node.state, "availability": node.availability,
+                      "engine": node.engine, "address": node.address, "manager": node.manager,
+                      "excluded": excluded, "labels": dict(node.labels)})
     services = []
-    for svc in observed.services:
+    for svc in seen.services:
         running = svc.running()
         services.append({
             "site": svc.site, "instances": svc.replicas, "running": len(running),
@@ -129,20 +145,20 @@ def _swarm_report(report: StatusReport, desired: Desired, backends: Backends, ad
                 site=svc.site, instance=task.slot, node=task.node, address=addresses.get(task.node, "?"),
                 port=int(str(svc.config.get("port", 0))), state="running", health="healthy", image=task.image,
                 container=f"task {task.slot}"))
-    report.swarm = {"active": observed.active, "problem": observed.problem, "nodes": nodes, "services": services,
-                    "not_joined": list(observed.not_joined),
-                    "missing": [s.domain for s in desired.sites if observed.service(s.domain) is None]}
+    report.swarm = {"active": seen.active, "problem": seen.problem, "nodes": nodes, "services": services,
+                    "not_joined": list(seen.not_joined),
+                    "missing": [a.op.spec.site for a in plan.actions if isinstance(a.op, CreateService)]}
 
 
-def _add_frontdoor(report: StatusReport, doors: FrontDoors) -> None:
+def _node_storage(observed: Observed, node: str) -> StorageState:
+    """A node's storage as observed; a node that sees the root at the fleet's path shares its check."""
+    return observed.node_state(node) or observed.storage
+
+
+def _add_frontdoor(report: StatusReport, observed: Observed) -> None:
     """Front-door state of each instance, and each site's traffic, from every node's HAProxy."""
-    rows: dict[str, list[dict[str, str]]] = {}
-    for node, door in doors.doors.items():
-        try:
-            rows[node] = door.stats()
-        except RuntimeFailure:
-            rows[node] = []
-            report.frontdoor_down.append(node)
+    rows = {door.node: list(door.stats) for door in observed.frontdoors}
+    report.frontdoor_down = [door.node for door in observed.frontdoors if not door.running]
     for inst in report.instances:
         for node, stats in rows.items():
             server = inst.node if report.swarm is not None else server_name(inst.instance)
@@ -156,6 +172,38 @@ def _add_frontdoor(report: StatusReport, doors: FrontDoors) -> None:
             "http_5xx": sum(int(r.get("hrsp_5xx") or 0) for r in backend),
             "requests": sum(int(r.get("req_tot") or 0) for r in backend),
         })
+
+
+def cluster_report(spec: ClusterSpec, seen: ObservedCluster) -> dict[str, Any]:
+    """What `status` shows of the storage: servers, bricks (online, heal backlog, split-brain, disk
+    free), web-node mounts, quotas."""
+    down = dict(seen.unreachable)
+    if seen.error and not seen.answered_by:
+        down = {s.name: "does not answer" for s in spec.servers}
+    servers = [{"name": s.name, "address": s.address, "glusterd": s.name not in down, "problem": down.get(s.name)}
+               for s in spec.servers]
+    heal = {h.brick: h for h in seen.heal}
+    free = dict(seen.disk_free)
+    bricks = []
+    for server in spec.servers:
+        name = f"{server.address}:{server.brick}"
+        status = next((b for b in seen.bricks if b.name == name), None)
+        summary = heal.get(name)
+        bricks.append({
+            "brick": name, "server": server.name,
+            # While a server does not answer, brick state is not asked for (it would lock the volume).
+            "online": None if seen.unreachable else bool(status and status.online),
+            "pid": status.pid if status else 0,
+            "heal_pending": summary.pending if summary and summary.connected else None,
+            "split_brain": summary.split_brain if summary and summary.connected else None,
+            "disk_free": free.get(name),
+        })
+    mounts = [{"node": m.node, "mountpoint": m.mountpoint, "mounted": m.mounted, "server": m.server}
+              for m in seen.mounts]
+    return {"volume": spec.volume, "error": seen.error,
+            "status": seen.volume.status if seen.volume else "missing",
+            "servers": servers, "bricks": bricks, "mounts": mounts,
+            "quotas": [{"path": rel, "limit": limit} for rel, limit in seen.quotas]}
 
 
 def cluster_problems(cluster: dict[str, Any]) -> list[str]:
@@ -191,35 +239,39 @@ def _row(inst: ObservedInstance, addresses: dict[str, str]) -> InstanceRow:
 
 
 def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage: bool = True) -> StatusReport:
-    state = backends.storage.check_root(desired.fleet)
+    observed = observe(desired, backends, detail=True)
+    plan = make_plan(desired, observed)
+    state = observed.storage
     report = StatusReport(desired.fleet, state.root, state.ok, state.reason)
-    if isinstance(backends.storage, GlusterStorage):
-        report.cluster = backends.storage.cluster_report()
+    if desired.cluster is not None and observed.cluster is not None:
+        report.cluster = cluster_report(desired.cluster, observed.cluster)
     mounts = node_mounts(desired.node_storage)
     last = last_result(mounts[0]) if mounts and state.ok else None
     report.storage_check = last.to_json() if last is not None else None
     addresses = {n.name: n.address for n in fleet.nodes}
-    if backends.swarm is not None:
-        _swarm_report(report, desired, backends, addresses)
-    observed = sorted(backends.runtime.observe(desired.fleet), key=lambda i: (i.site, i.slot, i.node)) \
-        if backends.swarm is None else []
-    seen = {(i.site, i.slot) for i in observed}
+    if observed.swarm is not None:
+        _swarm_report(report, desired, observed, plan, addresses)
     wanted = {site.domain: len(site.instances) for site in desired.sites}
-    for inst in observed:
+    for inst in sorted(observed.instances, key=lambda i: (i.site, i.slot, i.node)):
         row = _row(inst, addresses)
         if inst.site in wanted and inst.slot <= wanted[inst.site]:
             report.instances.append(row)
         else:
             report.orphans.append(row)
-    for site in desired.sites:
-        report.missing += [spec.target for spec in site.instances if (site.domain, spec.slot) not in seen]
-        if with_usage:
+    # What the plan would do: missing instances and services have their own lines; the rest is `plan`.
+    for action in plan.actions:
+        if isinstance(action.op, StartInstance) and action.reason == "missing":
+            report.missing.append(action.target)
+        elif not isinstance(action.op, CreateService):
+            report.plan.append(f"{action.kind} {action.target}: {action.reason}")
+    report.blockers = list(plan.blockers)
+    if with_usage:
+        for site in desired.sites:
             for spec in site.dirs:
                 usage = backends.storage.usage(spec.relpath)
                 report.storage.append(
                     AreaUsage(site.domain, spec.area, spec.relpath, usage.bytes if usage else 0,
                               usage.files if usage else 0, usage is not None)
                 )
-    if backends.frontdoors is not None:
-        _add_frontdoor(report, backends.frontdoors)
+    _add_frontdoor(report, observed)
     return report

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cargohold.lab import Lab
-from cargohold.lab.daemon import pids_naming, read_pid, stop_pid, unmount_all_below
 from cargohold.lab.gluster import LabGlusterd
 from cargohold.nodes.local import LocalExecutor
-from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.process import pids_naming, read_pid, stop_pid, unmount_all_below
+from cargohold.storage.gluster.cli import GlusterCLI
 from cargohold.wait import wait_until
 
 VOLUME = "web"

@@ -13,7 +13,7 @@ from frontdoor_helpers import Load, door_fleet, request
 
 from cargohold.frontdoor.haproxy import HAProxy
 from cargohold.lab import self_signed_certificate
-from cargohold.lab.daemon import cmdline, pids_naming
+from cargohold.process import cmdline, pids_naming
 from cargohold.wait import wait_until
 from conftest import FleetFixture, demo_site
 from http_helpers import http

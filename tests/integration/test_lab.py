@@ -9,8 +9,8 @@ from pathlib import Path
 import docker
 
 from cargohold.lab import Lab
-from cargohold.lab.daemon import cmdline, mounts_below, pid_alive, read_pid
 from cargohold.lab.images import ensure_base_image
+from cargohold.process import cmdline, mounts_below, pid_alive, read_pid
 from cargohold.wait import wait_until
 from http_helpers import get
 

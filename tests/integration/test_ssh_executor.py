@@ -9,7 +9,7 @@ from gluster_helpers import GlusterLab
 from cargohold.errors import RuntimeFailure
 from cargohold.lab.sshd import LabSSHD
 from cargohold.nodes.ssh import SSHExecutor
-from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.storage.gluster.cli import GlusterCLI
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 from gluster_helpers import GlusterLab
 
-from cargohold.lab.daemon import pids_naming, stop_pid, unmount_all_below
+from cargohold.process import pids_naming, stop_pid, unmount_all_below
 from conftest import run_cli
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gluster_helpers import DOMAIN, GlusterLab, Reader, Writer, partition
 
-from cargohold.lab.daemon import pids_naming
+from cargohold.process import pids_naming
 from cargohold.wait import wait_until
 from conftest import run_cli
 
@@ -128,7 +128,7 @@ def test_crashed_data_node_comes_back_with_apply(cluster: GlusterLab):
     result = run_cli("-f", str(cluster.fleet_file), "apply")
     assert result.code == 0, result.err
     new_brick = cluster.brick_pid(2)
-    assert new_brick != old_brick and Path(f"/proc/{new_brick}").exists()
+    assert new_brick != old_brick and Path(f"/proc/{new_brick}").exists(), result.out + result.err
 
     # A brick that dies on its own (glusterd stays): plan shows it, apply restarts it and checks the
     # new process really runs (`volume start force` can report success and start nothing).

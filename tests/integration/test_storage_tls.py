@@ -10,8 +10,8 @@ import subprocess
 
 from gluster_helpers import GlusterLab
 
-from cargohold.lab.daemon import read_pid, stop_pid, unmount_all_below
 from cargohold.lab.tls import storage_ca
+from cargohold.process import read_pid, stop_pid, unmount_all_below
 from cargohold.wait import wait_until
 from conftest import run_cli
 

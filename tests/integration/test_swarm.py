@@ -24,10 +24,10 @@ import docker
 import pytest
 
 from cargohold.lab import Lab
-from cargohold.lab.daemon import pids_naming, read_pid, stop_pid, unmount_all_below
 from cargohold.lab.swarm import push_image
 from cargohold.nodes.local import LocalExecutor
-from cargohold.storage.gluster_cli import GlusterCLI
+from cargohold.process import pids_naming, read_pid, stop_pid, unmount_all_below
+from cargohold.storage.gluster.cli import GlusterCLI
 from cargohold.wait import wait_until
 from conftest import run_cli
 
@@ -189,18 +189,25 @@ def assert_uploads_stored(swarm: SwarmFixture, *pollers: Poller, site: str = A) 
             for url in instances:
                 got = http_get(url + f"/sites/default/files/{name}", site)
                 if got != body:
-                    wrong.append(f"{name} from {url}: {'error' if got is None else f'{len(got)} bytes'}")
+                    # What the node's mount says of the file (mode, owner, size), for the failure message.
+                    node = next(n for n, a in address.items() if url == f"http://{a}:{port}")
+                    st = (swarm.mount(int(node.removeprefix("web"))) / "files" / site / name).stat()
+                    wrong.append(f"{name} from {url}: {got if isinstance(got, str) else f'{len(got)} bytes'} "
+                                 f"(on {node}'s mount: mode {st.st_mode:o} uid {st.st_uid} size {st.st_size})")
             count += 1
     assert wrong == [], f"{len(wrong)} wrong reads of {count} uploads, e.g. {wrong[:4]}"
     return count
 
 
-def http_get(url: str, host: str) -> bytes | None:
+def http_get(url: str, host: str) -> bytes | str:
+    """The body, or what went wrong (an HTTP status with its body, or the connection's error)."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=30) as resp:
-            return resp.read()
-    except OSError:
-        return None
+            return bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {exc.read()[:80]!r}"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def test_two_instances_on_two_nodes_and_an_upload_through_one_door_is_served_by_another(swarm: SwarmFixture):

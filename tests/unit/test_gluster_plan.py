@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.storage.gluster_cli import Brick, Peer, VolumeInfo
-from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions
+from cargohold.model import Brick, ObservedCluster, Peer, VolumeInfo
+from cargohold.plan.gluster import cluster_actions
 
 SERVERS = [{"name": f"s{i}", "address": f"10.0.0.{i}", "brick": "/bricks/web"} for i in (1, 2, 3)]
 
@@ -23,7 +23,7 @@ def test_a_new_volume_starts_only_after_every_option_is_set():
     d = desired()
     assert d.cluster is not None
     seen = ObservedCluster(None, "10.0.0.1", tuple(Peer(f"10.0.0.{i}", True) for i in (2, 3)))
-    actions = cluster_actions(d.cluster, d.node_storage, seen, [], [])
+    actions = cluster_actions(d.cluster, d.node_storage, seen).actions
     targets = [a.target for a in actions]
     start = targets.index("volume web started")
     options = [i for i, t in enumerate(targets) if " option " in t]
@@ -42,7 +42,7 @@ def test_tls_is_not_switched_under_a_started_volume():
     volume = VolumeInfo("web", "Started", 3, 1, bricks, options=dict(d.cluster.options) | {"client.ssl": "off",
                                                                                           "server.ssl": "off"})
     seen = ObservedCluster(None, "10.0.0.1", tuple(Peer(f"10.0.0.{i}", True) for i in (2, 3)), volume)
-    blockers: list[str] = []
-    actions = cluster_actions(d.cluster, d.node_storage, seen, blockers, [])
+    draft = cluster_actions(d.cluster, d.node_storage, seen)
+    actions, blockers = draft.actions, draft.blockers
     assert not any("ssl" in a.target and a.target.endswith(("client.ssl", "server.ssl")) for a in actions)
     assert len(blockers) == 2 and all("gluster volume stop web" in b for b in blockers), blockers

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.storage.gluster_cli import (
+from cargohold.storage.gluster.cli import (
     GlusterError,
     _root,
     check_op,

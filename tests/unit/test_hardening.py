@@ -90,6 +90,6 @@ def test_log_writer_refuses_a_planted_fifo_and_symlink_and_keeps_logging_other_s
     ("glusterd --pid-file=/dev/shm/lab-other/x.pid", "/dev/shm/lab", False),
 ])
 def test_lab_down_stops_only_its_own_processes(command, path, names):
-    from cargohold.lab.daemon import names_path
+    from cargohold.process import names_path
 
     assert names_path(command, path) is names

@@ -7,10 +7,24 @@ import dataclasses
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from worlds import converged_door
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.model import Action, Desired, Observed, ObservedDir, ObservedInstance, StorageState
+from cargohold.model import (
+    Action,
+    Desired,
+    EnsureDir,
+    Observed,
+    ObservedDir,
+    ObservedFrontDoor,
+    ObservedInstance,
+    RemoveInstance,
+    ReplaceInstance,
+    StartInstance,
+    StorageState,
+    SyncFrontDoor,
+)
 from cargohold.plan import plan
 
 DOMAINS = [f"s{i}.example.com" for i in range(6)]
@@ -23,7 +37,9 @@ def fleets(draw: st.DrawFn) -> Fleet:
     return Fleet.model_validate({
         "fleet": "p",
         "storage": {"backend": "local", "root": "/srv"},
-        "nodes": [{"name": f"n{i}", "engine": f"unix:///run/n{i}.sock"} for i in range(nodes)],
+        "nodes": [{"name": f"n{i}", "engine": f"unix:///run/n{i}.sock", "address": f"10.0.0.{i + 1}"}
+                  for i in range(nodes)],
+        **({"frontdoor": {"http": "127.0.0.1:18000"}} if draw(st.booleans()) else {}),
         "sites": [
             {"domain": d, "image": draw(st.sampled_from(["a:1", "a:2"])), "port": 20000 + 100 * i,
              "instances": draw(st.integers(1, 4)), "writable": {"/w": "files"}, "logs": "/l",
@@ -64,7 +80,15 @@ def worlds(draw: st.DrawFn, desired: Desired) -> Observed:
             fate = draw(st.sampled_from(["ok", "missing", "owner"]))
             if fate != "missing":
                 dirs.append(ObservedDir(d.relpath, True, 0 if fate == "owner" else d.uid, d.gid, d.mode))
-    return Observed(tuple(instances), tuple(dirs), StorageState("/srv", True))
+    # Front doors down, running what the fleet asks for, or running another configuration.
+    doors = []
+    for spec in desired.frontdoors:
+        fate = draw(st.sampled_from(["ok", "down", "other"]))
+        if fate == "ok":
+            doors.append(converged_door(spec))
+        elif fate == "other":
+            doors.append(ObservedFrontDoor(spec.node, True, "0" * 16, (("gone.example.com", ("i1 10.0.0.9:1",)),)))
+    return Observed(tuple(instances), tuple(dirs), StorageState("/srv", True), frontdoors=tuple(doors))
 
 
 def _observed(site: str, slot: int, node: str, n: int, state: str, config: dict) -> ObservedInstance:
@@ -78,17 +102,25 @@ def simulate(observed: Observed, actions: tuple[Action, ...]) -> Observed:
     """What apply does to the world, action by action (the runtime and storage, modelled)."""
     instances = list(observed.instances)
     dirs = {d.relpath: d for d in observed.dirs}
+    doors = {d.node: d for d in observed.frontdoors}
     for i, action in enumerate(actions):
-        if action.dir is not None:
-            d = action.dir
-            dirs[d.relpath] = ObservedDir(d.relpath, True, d.uid, d.gid, d.mode)
-            continue
-        if action.observed is not None:
-            instances = [x for x in instances if x.container_id != action.observed.container_id]
-        if action.instance is not None:
-            spec = action.instance
-            instances.append(_observed(spec.site, spec.slot, spec.node, 10_000 + i, "running", spec.config()))
-    return dataclasses.replace(observed, instances=tuple(instances), dirs=tuple(dirs.values()))
+        match action.op:
+            case EnsureDir(spec=d):
+                dirs[d.relpath] = ObservedDir(d.relpath, True, d.uid, d.gid, d.mode)
+            case RemoveInstance(old=old):
+                instances = [x for x in instances if x.container_id != old.container_id]
+            case ReplaceInstance(spec=spec, old=old):
+                instances = [x for x in instances if x.container_id != old.container_id]
+                instances.append(_observed(spec.site, spec.slot, spec.node, 10_000 + i, "running", spec.config()))
+            case StartInstance(spec=spec):
+                instances.append(_observed(spec.site, spec.slot, spec.node, 10_000 + i, "running", spec.config()))
+            case SyncFrontDoor(spec=door):
+                doors[door.node] = converged_door(door)
+            case other:
+                raise AssertionError(f"not a docker-runtime operation: {other}")
+    return dataclasses.replace(observed, instances=tuple(instances), dirs=tuple(dirs.values()),
+                               frontdoors=tuple(doors.values()))
+
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,3 +143,10 @@ def test_executing_the_plan_reaches_the_desired_world_and_a_second_plan_is_empty
     assert sorted(have) == sorted(want) and len(after.instances) == len(want)
     dirs = {(d.relpath, d.uid, d.gid, d.mode) for site in desired.sites for d in site.dirs}
     assert dirs <= {(d.relpath, d.uid, d.gid, d.mode) for d in after.dirs}
+    # Every front door runs the configuration of exactly these instances, synced after the last of them.
+    assert {d.node: d.config_hash for d in after.frontdoors if d.running} == {
+        f.node: f.config.config_hash() for f in desired.frontdoors}
+    changed = [i for i, a in enumerate(first.actions) if isinstance(a.op, StartInstance | ReplaceInstance
+                                                                     | RemoveInstance)]
+    syncs = [i for i, a in enumerate(first.actions) if isinstance(a.op, SyncFrontDoor)]
+    assert not changed or not syncs or max(changed) < min(syncs)

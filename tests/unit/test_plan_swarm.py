@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from worlds import converged_door
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
 from cargohold.model import (
     Action,
+    CreateService,
     Desired,
+    EnsureDir,
+    InitSwarm,
+    JoinSwarm,
     Observed,
     ObservedDir,
     ObservedService,
     ObservedSwarm,
+    RemoveService,
+    SetNodeLabels,
     StorageState,
     SwarmNode,
+    SyncFrontDoor,
+    UpdateService,
     config_hash,
 )
 from cargohold.plan import plan
-from cargohold.plan_swarm import swarm_actions
+from cargohold.plan.swarm import swarm_actions
 
 LABEL = "cargohold.storage.p"
 
@@ -47,8 +55,10 @@ def node(name: str, labels: dict[str, str] | None = None, state: str = "ready") 
 
 
 def world(desired: Desired, swarm: ObservedSwarm, nodes: tuple[StorageState, ...] = ()) -> Observed:
+    """The swarm as given; directories and front doors as the fleet asks for."""
     dirs = tuple(ObservedDir(d.relpath, True, d.uid, d.gid, d.mode) for s in desired.sites for d in s.dirs)
-    return Observed((), dirs, StorageState("/srv", True), nodes=nodes, swarm=swarm)
+    return Observed((), dirs, StorageState("/srv", True), nodes=nodes, swarm=swarm,
+                    frontdoors=tuple(converged_door(f) for f in desired.frontdoors))
 
 
 def running(desired: Desired, **changes: object) -> ObservedService:
@@ -69,7 +79,7 @@ def test_a_new_swarm_is_created_joined_labelled_then_the_service_created():
         ("create", "swarm web1"), ("create", "swarm node web2"), ("create", "swarm node web3"),
         ("update", "swarm node web1 labels"), ("update", "swarm node web2 labels"),
         ("update", "swarm node web3 labels"), ("create", "service a.example.com")]
-    service = next(a for a in p.actions if a.service is not None)
+    service = next(a for a in p.actions if isinstance(a.op, CreateService))
     assert {"swarm web1", "swarm node web1 labels"} <= set(service.after)
 
 
@@ -96,7 +106,8 @@ def test_a_node_whose_storage_is_gone_is_excluded_first_and_gets_no_label_back()
     assert "swarm node web2 labels" not in {a.target for a in p.actions}
     assert any("web2 gets no instances" in w for w in p.warnings)
     # With a mount planned to repair it, the exclusion still comes first and the label comes back after.
-    actions = swarm_actions(desired.swarm, swarm, {"web2": broken}, {"web2": "mount web2"}, [], [])  # type: ignore[arg-type]
+    draft = swarm_actions(desired.swarm, swarm, {"web2": broken}, {"web2": "mount web2"})  # type: ignore[arg-type]
+    actions = draft.excludes + draft.actions
     targets = [a.target for a in actions]
     assert targets == ["swarm node web2 exclude", "swarm node web2 labels"]
     assert "mount web2" in actions[1].after
@@ -107,10 +118,11 @@ def test_image_and_count_changes_are_one_rolling_update_and_scaling_keeps_the_ta
     swarm = ObservedSwarm(True, (node("web1", {"zone": "a", LABEL: "ok"}), node("web2", {"zone": "a", LABEL: "ok"}),
                                  node("web3")), (running(old),))
     new = fleet(image="reg:5000/a:2")
-    [action] = [a for a in plan(new, world(new, swarm)).actions if a.service is not None]
+    [action] = [a for a in plan(new, world(new, swarm)).actions if isinstance(a.op, CreateService | UpdateService)]
     assert action.kind == "update" and "image changed: reg:5000/a:1 -> reg:5000/a:2" in action.reason
     scaled = fleet(instances=3)
-    [action] = [a for a in plan(scaled, world(scaled, swarm)).actions if a.service is not None]
+    [action] = [a for a in plan(scaled, world(scaled, swarm)).actions
+                if isinstance(a.op, CreateService | UpdateService)]
     assert "instances changed: 2 -> 3" in action.reason
     assert scaled.sites[0].service.task_hash() == old.sites[0].service.task_hash()  # type: ignore[union-attr]
 
@@ -201,32 +213,33 @@ def simulate_swarm(desired: Desired, world: Observed, actions: tuple[Action, ...
     services = {s.site: s for s in swarm.services}
     usable = {s.node for s in world.nodes if s.ok}
     dirs = {d.relpath: d for d in world.dirs}
+    doors = {d.node: d for d in world.frontdoors}
     for action in actions:
-        step = action.step
-        if step is not None and step.op == "swarm-init":
-            nodes, swarm = {"web1": {}}, dataclasses.replace(swarm, active=True)
-        elif step is not None and step.op == "swarm-join":
-            nodes[step.args[0]] = {}
-        elif step is not None and step.op == "node-labels":
-            change = json.loads(step.args[1])
-            labels = nodes[step.args[0]]
-            labels.update({k: v for k, v in change["set"].items()
-                           if k != desired.swarm.storage_label or step.args[0] in usable})
-            for key in change["remove"]:
-                labels.pop(key, None)
-        elif action.dir is not None:
-            d = action.dir
-            dirs[d.relpath] = ObservedDir(d.relpath, True, d.uid, d.gid, d.mode)
-        elif action.kind == "remove" and action.observed_service is not None:
-            services.pop(action.observed_service.site)
-        elif action.service is not None:
-            spec = action.service
-            services[spec.site] = ObservedService(spec.site, f"svc-{spec.site}", spec.replicas, spec.config_hash(),
-                                                  spec.config(), "completed")
+        match action.op:
+            case InitSwarm():
+                nodes, swarm = {"web1": {}}, dataclasses.replace(swarm, active=True)
+            case JoinSwarm(node=name):
+                nodes[name] = {}
+            case SetNodeLabels(node=name, set=set_labels, remove=remove):
+                labels = nodes[name]
+                labels.update({k: v for k, v in set_labels if k != desired.swarm.storage_label or name in usable})
+                for key in remove:
+                    labels.pop(key, None)
+            case EnsureDir(spec=d):
+                dirs[d.relpath] = ObservedDir(d.relpath, True, d.uid, d.gid, d.mode)
+            case RemoveService(old=old):
+                services.pop(old.site)
+            case CreateService(spec=spec) | UpdateService(spec=spec):
+                services[spec.site] = ObservedService(spec.site, f"svc-{spec.site}", spec.replicas,
+                                                      spec.config_hash(), spec.config(), "completed")
+            case SyncFrontDoor(spec=door):
+                doors[door.node] = converged_door(door)
+            case other:
+                raise AssertionError(f"not a swarm-runtime operation: {other}")
     swarm = dataclasses.replace(swarm, nodes=tuple(node(n, labels) for n, labels in sorted(nodes.items())),
                                 services=tuple(services.values()),
                                 not_joined=tuple(n for n in ("web1", "web2", "web3") if n not in nodes))
-    return dataclasses.replace(world, swarm=swarm, dirs=tuple(dirs.values()))
+    return dataclasses.replace(world, swarm=swarm, dirs=tuple(dirs.values()), frontdoors=tuple(doors.values()))
 
 
 @settings(max_examples=300, deadline=None)

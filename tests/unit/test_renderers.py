@@ -12,7 +12,7 @@ from cargohold.errors import UsageError
 from cargohold.fleet.schema import Site
 from cargohold.frontdoor.config import Backend, FrontDoorConfig, SiteRoute, UnsafeValue, render
 from cargohold.nodes.local import LocalExecutor
-from cargohold.storage.gluster_cli import GlusterCLI, GlusterError
+from cargohold.storage.gluster.cli import GlusterCLI, GlusterError
 
 LUA = "127.0.0.1:9\nglobal\n    lua-load /tmp/x.lua\n#"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
+from cargohold.backends import export_app
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.dev import write_dev_setup
 from cargohold.errors import UsageError
-from cargohold.runtime.docker import DockerRuntime
 
 
 @cli.command("dev")
@@ -42,7 +42,7 @@ def dev_command(ctx: Context, domain: str, directory: str | None, engine: str | 
     export = None
     if site.app_root and not no_export and not (target / "application").exists():
         url = engine or os.environ.get("DOCKER_HOST") or fleet.nodes[0].engine
-        export = DockerRuntime({"dev": url}).export_path("dev", site.image, site.app_root)
+        export = export_app(url, site.image, site.app_root)
     files = write_dev_setup(site, target, export, force=force, env_values=env_values)
     out = Output()
     out.line(f"wrote {', '.join(files.written) or 'nothing new'} in {files.directory}")

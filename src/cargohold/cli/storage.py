@@ -8,8 +8,6 @@ from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output, milliseconds
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.storage.canary import advice, check, node_mounts
-from cargohold.storage.gluster_maintenance import rolling_restart
-from cargohold.storage.glusterfs import GlusterStorage
 
 
 @cli.group("storage")
@@ -42,12 +40,8 @@ def storage_restart(ctx: Context, rolling: bool, settle_timeout: float) -> None:
     Before each server and at the end it waits until the heal backlog is zero and every web node's
     mount is connected to every brick, so at most one copy is ever being rebuilt.
     """
-    storage = ctx.backends().storage
-    if not isinstance(storage, GlusterStorage):
-        raise UsageError("storage restart needs storage.backend glusterfs")
     out = Output()
-    rolling_restart(storage, out.progress, settle_timeout)
-    out.line(f"restarted every brick of volume {storage.spec.volume}; heal backlog 0, all clients connected")
+    out.line(ctx.backends().storage.restart_rolling(out.progress, settle_timeout))
 
 
 @storage_group.command("check")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cargohold.fleet.fields import LOGS_AREA
+from cargohold.fleet.frontdoor import frontdoor_specs
+from cargohold.fleet.gluster_profile import volume_options
 from cargohold.fleet.schema import Fleet, GlusterStorage, Site
 from cargohold.fleet.swarm import swarm_mount_root
 from cargohold.model import (
@@ -20,7 +22,6 @@ from cargohold.model import (
     SwarmSpec,
     UpdatePolicy,
 )
-from cargohold.storage.gluster_profile import volume_options
 
 # Writable areas are served back by the site (uploads), logs are private to the site's owner.
 AREA_MODE = 0o755
@@ -42,7 +43,7 @@ def desired_state(fleet: Fleet) -> Desired:
             NodeStorage(n.name, n.storage_root or fleet.storage.root, n.state_dir, n.ssh) for n in fleet.nodes
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
-        frontdoor_nodes=node_names if fleet.frontdoor is not None else (),
+        frontdoors=frontdoor_specs(fleet, sites),
         storage_mount=fleet.storage.backend == "local" and fleet.storage.mount,
         swarm=swarm_spec(fleet) if fleet.runtime == "swarm" else None,
     )

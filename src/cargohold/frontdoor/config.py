@@ -4,47 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
 from cargohold.errors import RuntimeFailure
+from cargohold.model import Backend, FrontDoorConfig, SiteRoute
+
+__all__ = ["Backend", "FrontDoorConfig", "SiteRoute", "UnsafeValue", "check_config", "render", "rendered_hash"]
 
 
-@dataclass(frozen=True)
-class Backend:
-    """One instance as the runtime reports it (address and port observed, never assumed)."""
-
-    name: str  # i1, i2, …
-    address: str
-    port: int
+# Bumped whenever render() writes something else for the same FrontDoorConfig: a front door running
+# an older rendering is then synced even though its configuration's hash is the same.
+RENDERING = "1"
+HEADER = "# cargohold-config "
 
 
-@dataclass(frozen=True)
-class SiteRoute:
-    domain: str
-    aliases: tuple[str, ...]
-    redirect_aliases: bool
-    health_path: str | None
-    backends: tuple[Backend, ...]
-
-
-@dataclass(frozen=True)
-class FrontDoorConfig:
-    log_socket: str
-    bind: str
-    https_bind: str | None
-    certificates: tuple[str, ...]
-    admin_socket: str
-    connect_timeout: float
-    client_timeout: float
-    server_timeout: float
-    max_upload: int
-    check_interval: float
-    fall: int
-    rise: int
-    sites: tuple[SiteRoute, ...]
-    # Workers drop to this user and group after binding, in this (empty) chroot; None: stay root.
-    user: str | None = None
-    chroot: str | None = None
+def rendered_hash(text: str) -> str:
+    """The hash of the FrontDoorConfig a running configuration was rendered from ("" if none, or
+    from another rendering)."""
+    for line in text.splitlines()[:3]:
+        if line.startswith(HEADER):
+            rendering, _, digest = line[len(HEADER):].partition(":")
+            return digest if rendering == RENDERING else ""
+    return ""
 
 
 def _ms(seconds: float) -> str:
@@ -97,6 +77,7 @@ def render(cfg: FrontDoorConfig) -> str:
     check_config(cfg)
     lines = [
         "# Written by cargohold: changes are overwritten by the next apply.",
+        f"{HEADER}{RENDERING}:{cfg.config_hash()}",
         "global",
         f"    stats socket {cfg.admin_socket} mode 600 level admin expose-fd listeners",
         *([f"    user {cfg.user}", f"    group {cfg.user}"] if cfg.user else []),

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from cargohold.errors import RuntimeFailure, UsageError
-from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid
+from cargohold.frontdoor.config import HEADER
+from cargohold.process import pid_alive, read_pid, spawn, stop_pid
 from cargohold.wait import Timeout, wait_until
 
 # Workers run as this user (Debian's haproxy package creates it) in an empty chroot of their own.
@@ -284,7 +285,9 @@ def server_lines(text: str) -> dict[tuple[str, str], str]:
 
 
 def strip_servers(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("server "))
+    """The configuration without its servers (and without the hash line, which changes with them)."""
+    return "\n".join(line for line in text.splitlines()
+                     if not line.strip().startswith("server ") and not line.startswith(HEADER))
 
 
 def check_params(text: str) -> str:

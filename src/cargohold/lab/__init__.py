@@ -16,12 +16,12 @@ from pathlib import Path
 import docker
 
 from cargohold.errors import UsageError
-from cargohold.lab.daemon import pids_naming, stop_pid, unmount_all_below
 from cargohold.lab.engine import LabEngine
 from cargohold.lab.gluster import LabGlusterd
 from cargohold.lab.images import ensure_demo_image
 from cargohold.lab.netns import LabNetwork
 from cargohold.lab.swarm import HEARTBEAT, SwarmLab
+from cargohold.process import pids_naming, stop_pid, unmount_all_below
 
 DEFAULT_LAB = "/dev/shm/cargohold-lab"
 LAB_FLEET = "lab"

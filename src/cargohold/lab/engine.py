@@ -20,7 +20,8 @@ import docker
 import docker.errors
 
 from cargohold.errors import RuntimeFailure
-from cargohold.lab.daemon import (
+from cargohold.lab.tls import lab_ca
+from cargohold.process import (
     kill_cgroup,
     pid_alive,
     pids_naming,
@@ -29,7 +30,6 @@ from cargohold.lab.daemon import (
     stop_pid,
     unmount_all_below,
 )
-from cargohold.lab.tls import lab_ca
 from cargohold.wait import Timeout, wait_until
 
 

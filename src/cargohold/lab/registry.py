@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cargohold.errors import RuntimeFailure
-from cargohold.lab.daemon import pid_alive, read_pid, spawn, stop_pid
+from cargohold.process import pid_alive, read_pid, spawn, stop_pid
 from cargohold.wait import Timeout, wait_until
 
 

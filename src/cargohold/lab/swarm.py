@@ -21,6 +21,7 @@ from cargohold.lab.images import ensure_demo_image
 from cargohold.lab.netns import LabNetwork
 from cargohold.lab.registry import LabRegistry
 from cargohold.model import SwarmNodeSpec, SwarmSpec
+from cargohold.runtime.engines import Engines
 from cargohold.runtime.swarm import SwarmRuntime
 
 REGISTRY_SUFFIX = 250
@@ -72,7 +73,7 @@ class SwarmLab:
     def runtime(self, web: int) -> SwarmRuntime:
         spec = SwarmSpec(manager="web1", create=True, heartbeat=HEARTBEAT, storage_label="",
                          nodes=tuple(SwarmNodeSpec(f"web{i}", self.address(i), ()) for i in range(1, web + 1)))
-        return SwarmRuntime(spec, {f"web{i}": self.engine(i).url for i in range(1, web + 1)})
+        return SwarmRuntime(spec, Engines({f"web{i}": self.engine(i).url for i in range(1, web + 1)}))
 
     def push_demo_images(self, versions: tuple[str, ...]) -> list[str]:
         """Build the demo images on web1 and push them to the lab registry, as a CI job would."""

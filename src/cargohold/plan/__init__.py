@@ -1,4 +1,7 @@
-"""The pure diff: plan(desired, observed) -> Plan. No I/O, no clock, no randomness."""
+"""The pure diff: plan(desired, observed) -> Plan. No I/O, no clock, no randomness.
+
+Each part has its sub-planner (sites here; plan.swarm, plan.gluster, plan.frontdoor), which
+returns its actions, blockers and warnings; ORDER says in which order the parts' actions run."""
 
 from __future__ import annotations
 
@@ -7,36 +10,48 @@ from dataclasses import replace
 
 from cargohold.config_labels import config_changes
 from cargohold.model import (
+    REPAIRS,
     Action,
     Desired,
     DirSpec,
+    EnsureDir,
     InstanceSpec,
+    MountStorage,
     Observed,
     ObservedDir,
     ObservedInstance,
     ObservedService,
     Plan,
+    RemoveInstance,
+    ReplaceInstance,
     SiteSpec,
-    Step,
+    StartInstance,
 )
-from cargohold.plan_swarm import leftover_services, service_action, swarm_actions
-from cargohold.storage.glusterfs_plan import ObservedCluster, cluster_actions, quota_actions
+from cargohold.plan.draft import Draft
+from cargohold.plan.frontdoor import frontdoor_actions
+from cargohold.plan.gluster import cluster_actions, quota_actions
+from cargohold.plan.swarm import SwarmDraft, leftover_services, service_action, swarm_actions
+
+# The order between the parts' actions: a node loses its storage label before anything else (no new
+# instance may land on broken storage meanwhile); the storage cluster is repaired before the swarm's
+# nodes get labels; sites (directories, then instances or services) next; then what the fleet file
+# no longer names, quotas (the directories exist by then), and last the front doors.
+ORDER = ("exclude", "cluster", "swarm", "sites", "leftovers", "quotas", "frontdoors")
 
 
 def plan(desired: Desired, observed: Observed) -> Plan:
-    blockers: list[str] = []
-    warnings: list[str] = []
-    actions: list[Action] = []
-    cluster = observed.cluster if isinstance(observed.cluster, ObservedCluster) else None
+    parts: dict[str, Draft] = {name: Draft() for name in ORDER}
+    cluster = observed.cluster
     if desired.cluster is not None and cluster is not None:
-        actions += cluster_actions(desired.cluster, desired.node_storage, cluster, blockers, warnings)
+        parts["cluster"] = cluster_actions(desired.cluster, desired.node_storage, cluster)
     # While this plan repairs the storage (starts the volume or its bricks, mounts it, writes the marker
     # of a volume it creates), what the storage looks like now does not block: directories and instances
     # wait for the repair, and apply checks the marker again right before each of them.
-    repairs = tuple(a.target for a in actions if a.step is not None and a.step.op in REPAIR_STEPS)
-    mounting = {a.step.args[0]: a.target for a in actions if a.step is not None and a.step.op == "mount"}
+    repairs = tuple(a.target for a in parts["cluster"].actions if isinstance(a.op, REPAIRS))
+    mounting = {a.op.node: a.target for a in parts["cluster"].actions if isinstance(a.op, MountStorage)}
+    sites = parts["sites"]
     if not observed.storage.ok and not repairs:
-        blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
+        sites.blockers.append(f"storage root {observed.storage.root}: {observed.storage.reason}")
     node_blocked = {
         state.node: f"storage at {state.root} on node {state.node}: {state.reason}"
         for state in observed.nodes
@@ -48,10 +63,10 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         # (so nothing is placed there) instead of blocking the plan.
         node_blocked = {}
         storage = {state.node: state for state in observed.nodes}
-        swarm = swarm_actions(desired.swarm, observed.swarm, storage, mounting, blockers, warnings)
-        excludes = [a for a in swarm if a.target.endswith(" exclude")]
-        actions = excludes + actions + [a for a in swarm if a not in excludes]
-        swarm_targets = tuple(a.target for a in swarm)
+        swarm: SwarmDraft = swarm_actions(desired.swarm, observed.swarm, storage, mounting)
+        parts["swarm"] = swarm
+        parts["exclude"] = Draft(swarm.excludes)
+        swarm_targets = swarm.targets() + tuple(a.target for a in swarm.excludes)
     dirs = {d.relpath: d for d in observed.dirs}
     # site -> slot -> containers claiming that slot (normally exactly one)
     by_site: dict[str, dict[int, list[ObservedInstance]]] = defaultdict(lambda: defaultdict(list))
@@ -60,51 +75,38 @@ def plan(desired: Desired, observed: Observed) -> Plan:
 
     for site in desired.sites:
         if site.service is not None and observed.swarm is not None:
-            actions += _plan_service_site(site, dirs, observed.swarm.service(site.domain), swarm_targets + repairs,
-                                          blockers)
+            sites.actions += _plan_service_site(site, dirs, observed.swarm.service(site.domain),
+                                                swarm_targets + repairs, sites.blockers)
             continue
-        site_actions = _plan_site(site, dirs, by_site.pop(site.domain, {}), blockers)
-        for action in site_actions:
-            node = action.instance.node if action.instance is not None else None
+        for action in _plan_site(site, dirs, by_site.pop(site.domain, {}), sites.blockers):
+            node = action.node
             if node in node_blocked:
-                blockers.append(f"{action.target}: {node_blocked[node]}")
+                sites.blockers.append(f"{action.target}: {node_blocked[node]}")
                 continue
-            extra = repairs if action.dir is not None else (
+            extra = repairs if isinstance(action.op, EnsureDir) else (
                 tuple(t for t in repairs if t not in mounting.values() or t == mounting.get(node or "")))
-            actions.append(replace(action, after=action.after + extra) if extra else action)
+            sites.actions.append(replace(action, after=action.after + extra) if extra else action)
     # What is left belongs to sites that are no longer in the fleet file.
+    leftovers = parts["leftovers"].actions
     for _site, slots in sorted(by_site.items()):
-        for _slot, leftovers in sorted(slots.items()):
-            for inst in leftovers:
-                actions.append(
-                    Action("remove", inst.target, "site not in the fleet file (its files are kept)", observed=inst)
-                )
+        for _slot, found in sorted(slots.items()):
+            for inst in found:
+                leftovers.append(Action("remove", inst.target, "site not in the fleet file (its files are kept)",
+                                        RemoveInstance(inst)))
     if desired.swarm is not None and observed.swarm is not None:
-        actions += leftover_services({s.domain for s in desired.sites}, observed.swarm)
+        leftovers += leftover_services({s.domain for s in desired.sites}, observed.swarm)
     if desired.cluster is not None and cluster is not None:
-        actions += quota_actions(desired.cluster, cluster, {a.target for a in actions})
-    actions += _frontdoor_actions(desired, observed, actions)
-    return Plan(fleet=desired.fleet, actions=tuple(actions), blockers=tuple(blockers), warnings=tuple(warnings))
-
-
-REPAIR_STEPS = ("create-volume", "start-volume", "start-bricks", "mount", "write-marker")
-
-
-def _frontdoor_actions(desired: Desired, observed: Observed, actions: list[Action]) -> list[Action]:
-    """Each front door is rendered from the instances as they run after this plan; instance changes
-    and drift (a front door down, or running another configuration) both call for a sync."""
-    instance_targets = tuple(a.target for a in actions if a.instance is not None or a.observed is not None)
-    out = []
-    for node in desired.frontdoor_nodes:
-        if node in observed.frontdoor_drift:
-            reason = "not running the configuration the instances call for"
-        elif instance_targets:
-            reason = "instances change"
-        else:
-            continue
-        out.append(Action("update", f"frontdoor {node}", reason, instance_targets,
-                          step=Step("frontdoor-sync", (node,))))
-    return out
+        planned_dirs = {a.target for a in sites.actions if isinstance(a.op, EnsureDir)}
+        parts["quotas"].actions += quota_actions(desired.cluster, cluster, planned_dirs)
+    instance_targets = tuple(a.target for name in ORDER for a in parts[name].actions
+                             if isinstance(a.op, StartInstance | ReplaceInstance | RemoveInstance))
+    parts["frontdoors"].actions += frontdoor_actions(desired, observed, instance_targets)
+    return Plan(
+        fleet=desired.fleet,
+        actions=tuple(a for name in ORDER for a in parts[name].actions),
+        blockers=tuple(b for name in ORDER for b in parts[name].blockers),
+        warnings=tuple(w for name in ORDER for w in parts[name].warnings),
+    )
 
 
 def _plan_site(
@@ -124,25 +126,25 @@ def _plan_site(
     for spec in site.instances:
         found = by_slot.pop(spec.slot, [])
         if not found:
-            actions.append(Action("create", spec.target, "missing", dir_targets, instance=spec))
+            actions.append(Action("create", spec.target, "missing", StartInstance(spec), dir_targets))
             continue
         want_hash = spec.config_hash()
         keep, *duplicates = sorted(found, key=lambda i: (i.state != "running", i.config_hash != want_hash))
         for dup in duplicates:
-            actions.append(Action("remove", spec.target, f"duplicate container {dup.name}", observed=dup))
+            actions.append(Action("remove", spec.target, f"duplicate container {dup.name}", RemoveInstance(dup)))
         reasons = replacement_reasons(spec, keep, want_hash)
         if reasons:
             # Rolling: each replacement waits for the previous one of the same site to be healthy.
             after = dir_targets + ((previous_replace,) if previous_replace else ())
-            actions.append(Action("replace", spec.target, "; ".join(reasons), after, instance=spec, observed=keep))
+            actions.append(Action("replace", spec.target, "; ".join(reasons), ReplaceInstance(spec, keep), after))
             previous_replace = spec.target
 
     wanted = len(site.instances)
     for _slot, extra in sorted(by_slot.items()):  # slots above `wanted`: the site was scaled down
         for inst in extra:
             actions.append(
-                Action("remove", inst.target, f"scaled down to {wanted} instance(s)", (previous_replace,)
-                       if previous_replace else (), observed=inst)
+                Action("remove", inst.target, f"scaled down to {wanted} instance(s)", RemoveInstance(inst),
+                       (previous_replace,) if previous_replace else ())
             )
     return actions
 
@@ -162,7 +164,8 @@ def _plan_service_site(
 
 def _plan_dir(spec: DirSpec, seen: ObservedDir | None, blockers: list[str]) -> Action | None:
     if seen is None or not seen.exists:
-        return Action("create", spec.target, f"missing (owner {spec.uid}:{spec.gid}, mode {spec.mode:04o})", dir=spec)
+        return Action("create", spec.target, f"missing (owner {spec.uid}:{spec.gid}, mode {spec.mode:04o})",
+                      EnsureDir(spec))
     if seen.problem:
         blockers.append(f"{spec.relpath}: {seen.problem}")
         return None
@@ -172,7 +175,7 @@ def _plan_dir(spec: DirSpec, seen: ObservedDir | None, blockers: list[str]) -> A
     if seen.mode != spec.mode:
         changes.append(f"mode {seen.mode:04o} -> {spec.mode:04o}")
     if changes:
-        return Action("update", spec.target, "; ".join(changes), dir=spec)
+        return Action("update", spec.target, "; ".join(changes), EnsureDir(spec))
     return None
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 
 from cargohold.errors import RuntimeFailure
+from cargohold.model import Brick, BrickStatus, HealSummary, Peer, VolumeInfo
 from cargohold.nodes.base import CommandResult, Executor
 
 GLUSTER_TIMEOUT = 30.0
@@ -23,53 +23,6 @@ GLFSHEAL = "/usr/lib/x86_64-linux-gnu/glusterfs/glfsheal"
 
 class GlusterError(RuntimeFailure):
     """A gluster command answered with an error (opRet != 0)."""
-
-
-@dataclass(frozen=True)
-class Peer:
-    hostname: str
-    connected: bool
-
-
-@dataclass(frozen=True)
-class Brick:
-    address: str
-    path: str
-    arbiter: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.address}:{self.path}"
-
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    name: str
-    status: str  # Created, Started, Stopped
-    replica: int
-    arbiter: int
-    bricks: tuple[Brick, ...]
-    options: dict[str, str] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class BrickStatus:
-    address: str
-    path: str
-    online: bool
-    pid: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.address}:{self.path}"
-
-
-@dataclass(frozen=True)
-class HealSummary:
-    brick: str
-    connected: bool
-    pending: int
-    split_brain: int
 
 
 def _root(text: str, what: str) -> ET.Element:

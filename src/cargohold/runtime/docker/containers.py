@@ -16,56 +16,29 @@ from typing import Any
 
 import docker
 import docker.errors
-import docker.tls
 import docker.types
 
 from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
 from cargohold.fleet.fields import image_registry
-from cargohold.model import HealthCheck, InstanceSpec, ObservedInstance, TLSFiles
+from cargohold.model import InstanceSpec, ObservedInstance
+from cargohold.runtime.engines import (
+    LABEL_CONFIG,
+    LABEL_FLEET,
+    LABEL_HASH,
+    LABEL_NODE,
+    LABEL_SITE,
+    LABEL_SLOT,
+    Engines,
+    short,
+)
+from cargohold.runtime.health import healthcheck_config
 
-TLS_API_VERSION = "1.41"  # Docker 20.10 (Debian 12); newer engines still speak it
-LABEL_FLEET = "cargohold.fleet"
-LABEL_SITE = "cargohold.site"
-LABEL_SLOT = "cargohold.instance"
-LABEL_NODE = "cargohold.node"
-LABEL_HASH = "cargohold.config-hash"
-LABEL_CONFIG = "cargohold.config"
-
-API_TIMEOUT = 30  # seconds, for every Engine API call
 STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL
-_NS = 1_000_000_000
 
 
 def container_name(fleet: str, site: str, slot: int) -> str:
     return f"{fleet}_{site}_{slot}"
-
-
-def health_test(check: HealthCheck, port: int) -> list[str]:
-    """A Docker HEALTHCHECK test. HTTP checks use whichever client the image has."""
-    if check.command is not None:
-        return ["CMD-SHELL", check.command]
-    url = f"http://127.0.0.1:{port}{check.http}"
-    t = max(1, int(check.timeout))
-    return [
-        "CMD-SHELL",
-        f"if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null --max-time {t} '{url}'; "
-        f"elif command -v python3 >/dev/null 2>&1; then "
-        f"python3 -c 'import urllib.request as u; u.urlopen(\"{url}\", timeout={t})'; "
-        f"else wget -q -O /dev/null -T {t} '{url}'; fi",
-    ]
-
-
-def healthcheck_config(check: HealthCheck | None, port: int) -> dict[str, Any] | None:
-    if check is None:
-        return None
-    return {
-        "test": health_test(check, port),
-        "interval": int(check.interval * _NS),
-        "timeout": int(check.timeout * _NS),
-        "retries": check.retries,
-        "start_period": int(check.start_period * _NS),
-    }
 
 
 def names_registry(image: str) -> bool:
@@ -81,49 +54,23 @@ def _health_from_status(status: str) -> str:
 
 
 class DockerRuntime:
-    def __init__(self, engines: Mapping[str, str], timeout: int = API_TIMEOUT,
-                 tls: Mapping[str, TLSFiles] | None = None) -> None:
-        self.engines = dict(engines)  # node name -> endpoint URL
-        self.tls = dict(tls or {})  # node name -> TLS files, for tcp:// endpoints
-        self.timeout = timeout
-        self._clients: dict[str, docker.DockerClient] = {}
+    """The containers of a fleet on its nodes' engines: list, start, wait for health, stop."""
 
-    def new_client(self, node: str, timeout: float) -> docker.DockerClient:
-        """A client for the node's engine; tcp:// only with TLS, the engine's certificate verified."""
-        url = self.engines[node]
-        if url.startswith("tcp://"):
-            files = self.tls.get(node)
-            if files is None:  # the fleet file's validation refuses this; a last line of defence
-                raise RuntimeFailure(f"node {node}: {url} without TLS is an unauthenticated root API; refused")
-            tls = docker.tls.TLSConfig(client_cert=(files.cert, files.key), ca_cert=files.ca, verify=True)
-            # A fixed API version: "auto" asks the engine inside the constructor, before trust_env can
-            # be turned off. trust_env off: requests lets $REQUESTS_CA_BUNDLE replace the session's CA
-            # (psf/requests#3829), so the engine would be checked against the system's CAs, not ours.
-            client = docker.DockerClient(base_url=url, version=TLS_API_VERSION, timeout=int(timeout) or 1, tls=tls)
-            client.api.trust_env = False
-            return client
-        return docker.DockerClient(base_url=url, version="auto", timeout=int(timeout) or 1)
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
 
     def client(self, node: str) -> docker.DockerClient:
-        if node not in self._clients:
-            url = self.engines[node]
-            try:
-                self._clients[node] = self.new_client(node, self.timeout)
-            except docker.errors.DockerException as exc:
-                raise RuntimeFailure(f"node {node}: cannot reach the Docker engine at {url}: {_short(exc)}") from None
-        return self._clients[node]
+        return self.engines.client(node)
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self.engines.close()
 
     # -- observe ---------------------------------------------------------------------------
 
     def observe(self, fleet: str) -> tuple[ObservedInstance, ...]:
         found: list[ObservedInstance] = []
         seen_urls: set[str] = set()
-        for node, url in self.engines.items():
+        for node, url in self.engines.engines.items():
             if url not in seen_urls:  # nodes sharing an engine (the lab) are listed once
                 seen_urls.add(url)
                 found.extend(self.observe_node(node, fleet))
@@ -134,7 +81,7 @@ class DockerRuntime:
         try:
             rows = self.client(node).api.containers(all=True, filters={"label": labels})
         except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"node {node}: listing containers failed: {_short(exc)}") from None
+            raise RuntimeFailure(f"node {node}: listing containers failed: {short(exc)}") from None
         return [self._observed(node, row) for row in rows]
 
     @staticmethod
@@ -169,7 +116,7 @@ class DockerRuntime:
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"node {node}: inspecting image {image} failed: {_short(exc)}") from None
+            raise RuntimeFailure(f"node {node}: inspecting image {image} failed: {short(exc)}") from None
         if not names_registry(image):
             raise RuntimeFailure(
                 f"node {node}: image {image} is not on the engine, and it names no registry to pull it from "
@@ -179,7 +126,7 @@ class DockerRuntime:
             client.images.pull(image)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(
-                f"node {node}: image {image} is not on the engine and could not be pulled: {_short(exc)}"
+                f"node {node}: image {image} is not on the engine and could not be pulled: {short(exc)}"
             ) from None
 
     def start(self, fleet: str, spec: InstanceSpec, storage_root: str) -> str:
@@ -218,7 +165,7 @@ class DockerRuntime:
             )
             container.start()
         except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"{spec.target} on {spec.node}: starting failed: {_short(exc)}") from None
+            raise RuntimeFailure(f"{spec.target} on {spec.node}: starting failed: {short(exc)}") from None
         return str(container.id)
 
     def wait_healthy(self, node: str, container_id: str, deadline: float) -> None:
@@ -230,7 +177,7 @@ class DockerRuntime:
             try:
                 state = client.api.inspect_container(container_id)["State"]
             except docker.errors.DockerException as exc:
-                raise RuntimeFailure(f"node {node}: inspecting {container_id[:12]} failed: {_short(exc)}") from None
+                raise RuntimeFailure(f"node {node}: inspecting {container_id[:12]} failed: {short(exc)}") from None
             status = state.get("Status")
             health = (state.get("Health") or {}).get("Status")
             if status in ("exited", "dead", "restarting"):
@@ -261,7 +208,7 @@ class DockerRuntime:
         except docker.errors.NotFound:
             return
         except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"{instance.target} on {instance.node}: stopping failed: {_short(exc)}") from None
+            raise RuntimeFailure(f"{instance.target} on {instance.node}: stopping failed: {short(exc)}") from None
 
     def export_path(self, node: str, image: str, path: str) -> Iterable[bytes]:
         """A tar stream of `path` inside `image` (without running it): for `cargohold dev`."""
@@ -296,8 +243,3 @@ def _last_probe(state: Mapping[str, Any]) -> str:
     # The last line says most (a traceback ends with the error, curl with its message).
     lines = [line.strip() for line in str(last.get("Output", "")).splitlines() if line.strip()]
     return f"last probe exit {last.get('ExitCode')}: {(lines[-1] if lines else '')[:200]}"
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\n", " ")
-    return text[:300]

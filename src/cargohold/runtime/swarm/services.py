@@ -20,16 +20,11 @@ import docker.types
 
 from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
-from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec, TLSFiles
-from cargohold.runtime.docker import (
-    LABEL_CONFIG,
-    LABEL_FLEET,
-    LABEL_HASH,
-    LABEL_SITE,
-    DockerRuntime,
-    healthcheck_config,
-)
-from cargohold.runtime.health import mounts_answer
+from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec
+from cargohold.runtime.engines import LABEL_CONFIG, LABEL_FLEET, LABEL_HASH, LABEL_SITE, Engines
+from cargohold.runtime.engines import short as _short
+from cargohold.runtime.health import healthcheck_config, mounts_answer
+from cargohold.seam import PendingFailed
 from cargohold.wait import Timeout, wait_until
 
 _NS = 1_000_000_000
@@ -49,9 +44,9 @@ class Rollout:
     target: str = ""  # the plan's action
 
 
-class RolloutFailed(RuntimeFailure):
+class RolloutFailed(PendingFailed):
     def __init__(self, rollout: Rollout, message: str) -> None:
-        super().__init__(message)
+        super().__init__(rollout.target, message)
         self.rollout = rollout
 
 
@@ -70,14 +65,10 @@ def _failure(spec: ServiceSpec, seen: ObservedService) -> str:
     return seen.update_message or "its instances stopped"
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:300]
-
-
 class SwarmRuntime:
-    def __init__(self, spec: SwarmSpec, engines: Mapping[str, str], tls: Mapping[str, TLSFiles] | None = None) -> None:
+    def __init__(self, spec: SwarmSpec, engines: Engines) -> None:
         self.spec = spec
-        self.engines = DockerRuntime(engines, tls=tls)  # one client per node, for joins and labels
+        self.engines = engines  # one client per node, for joins and labels
         self.addresses = {n.name: n.address for n in spec.nodes}
 
     @property

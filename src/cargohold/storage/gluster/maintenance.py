@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 
 from cargohold.errors import RuntimeFailure
-from cargohold.storage.glusterfs import GlusterStorage
+from cargohold.storage.gluster.cluster import GlusterStorage
 from cargohold.wait import Timeout, wait_until
 
 

@@ -1,4 +1,4 @@
-"""Start and stop a lab daemon by the pid we recorded, never by name."""
+"""Processes by the pid we recorded, never by name: start, stop, and the mounts and cgroups they leave."""
 
 from __future__ import annotations
 

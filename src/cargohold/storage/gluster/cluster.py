@@ -1,7 +1,7 @@
-"""The `glusterfs` backend: a replicated volume that every web node mounts at its storage root.
+"""A replicated GlusterFS volume that every web node mounts at its storage root.
 
 Observes the cluster through the first server that answers, each node's mount through the node's
-executor; executes the ClusterSteps that glusterfs_plan produces. Site directories, the marker,
+executor; executes the operations plan.gluster produces. Site directories, the marker,
 usage and purge go through a mount on this machine (the management mount), with the same
 symlink-safe code as the local backend.
 """
@@ -14,13 +14,31 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
-from cargohold.model import ClusterSpec, DirSpec, NodeStorage, ObservedDir, ServerSpec, Step, StorageState
+from cargohold.model import (
+    ClusterSpec,
+    CreateVolume,
+    DirSpec,
+    EnableQuota,
+    GlusterOp,
+    MountState,
+    MountStorage,
+    NodeStorage,
+    ObservedCluster,
+    ObservedDir,
+    ProbePeer,
+    ServerSpec,
+    SetQuota,
+    SetVolumeOption,
+    StartBricks,
+    StartVolume,
+    StorageState,
+    Usage,
+    WriteMarker,
+)
 from cargohold.nodes.base import Executor, executor_for
-from cargohold.storage.base import MARKER_FILE, Usage
-from cargohold.storage.gluster_cli import GlusterCLI
-from cargohold.storage.gluster_mount import mount_volume, parse_mounts
-from cargohold.storage.glusterfs_plan import MountState, ObservedCluster
-from cargohold.storage.local import LocalStorage
+from cargohold.storage.gluster.cli import GlusterCLI
+from cargohold.storage.gluster.mount import mount_volume, parse_mounts
+from cargohold.storage.tree import MARKER_FILE, StorageTree
 from cargohold.wait import Timeout, wait_until
 
 GLUSTERD_PORT = 24007
@@ -112,37 +130,10 @@ class GlusterStorage:
             return ObservedCluster(error=str(exc), mounts=mounts)
         return ObservedCluster(None, server.address, peers, volume, bricks, mounts, tuple(quotas), heal)
 
-    def cluster_report(self) -> dict[str, object]:
-        """What `status` shows of the storage: servers, bricks (online, heal backlog, split-brain,
-        disk free), web-node mounts. Every call is bounded: a hung server costs its timeout once."""
-        seen = self.observe_cluster(with_heal=True)
-        down = dict(seen.unreachable)
-        if seen.error and not seen.answered_by:
-            down = {s.name: "does not answer" for s in self.spec.servers}
-        servers = [{"name": s.name, "address": s.address, "glusterd": s.name not in down, "problem": down.get(s.name)}
-                   for s in self.spec.servers]
-        heal = {h.brick: h for h in seen.heal}
-        bricks = []
-        for spec_server in self.spec.servers:
-            name = f"{spec_server.address}:{spec_server.brick}"
-            status = next((b for b in seen.bricks if b.name == name), None)
-            summary = heal.get(name)
-            executor = next(c.executor for s, c in self.servers if s.name == spec_server.name)
-            bricks.append({
-                "brick": name, "server": spec_server.name,
-                # While a server does not answer, brick state is not asked for (it would lock the volume).
-                "online": None if seen.unreachable else bool(status and status.online),
-                "pid": status.pid if status else 0,
-                "heal_pending": summary.pending if summary and summary.connected else None,
-                "split_brain": summary.split_brain if summary and summary.connected else None,
-                "disk_free": self._disk_free(executor, spec_server.brick),
-            })
-        mounts = [{"node": m.node, "mountpoint": m.mountpoint, "mounted": m.mounted, "server": m.server}
-                  for m in seen.mounts]
-        return {"volume": self.spec.volume, "error": seen.error,
-                "status": seen.volume.status if seen.volume else "missing",
-                "servers": servers, "bricks": bricks, "mounts": mounts,
-                "quotas": [{"path": rel, "limit": limit} for rel, limit in seen.quotas]}
+    def disk_free(self) -> tuple[tuple[str, int | None], ...]:
+        """Free bytes on each brick's filesystem (None where the server does not say)."""
+        return tuple((f"{server.address}:{server.brick}", self._disk_free(cli.executor, server.brick))
+                     for server, cli in self.servers)
 
     @staticmethod
     def _disk_free(executor: Executor, path: str) -> int | None:
@@ -189,18 +180,19 @@ class GlusterStorage:
                 return "/"
             probe = posixpath.dirname(probe)
 
-    def execute(self, step: Step) -> None:
+    def execute(self, op: GlusterOp) -> None:
         # Every server is probed once per apply, before its first step, not before each step: each
         # call has its own timeout, and a plan has a dozen steps (one per option).
         if self._step_cli is None:
             _, self._step_cli = self.cli()
         cli = self._step_cli
         vol = self.spec.volume
-        if step.op == "probe":
-            cli.call("peer", "probe", step.args[0])
-            wait_until(lambda: any(p.hostname == step.args[0] and p.connected for p in cli.pool()), 30,
-                       f"peer {step.args[0]} to join")
-        elif step.op == "create-volume":
+        if isinstance(op, ProbePeer):
+            address = op.address
+            cli.call("peer", "probe", address)
+            wait_until(lambda: any(p.hostname == address and p.connected for p in cli.pool()), 30,
+                       f"peer {address} to join")
+        elif isinstance(op, CreateVolume):
             self._wait_pool_connected()
             for server, server_cli in self.servers:
                 server_cli.executor.run(["mkdir", "-p", posixpath.dirname(server.brick)], 10)
@@ -208,30 +200,27 @@ class GlusterStorage:
             bricks = [f"{s.address}:{s.brick}" for s in self.spec.servers]
             force = ["force"] if self.spec.allow_root_filesystem else []
             cli.call("volume", "create", vol, *layout, *bricks, *force, timeout=120)
-        elif step.op == "start-volume":
+        elif isinstance(op, StartVolume):
             cli.call("volume", "start", vol, timeout=120)
-        elif step.op == "set-option":
-            if step.args[0] == "cluster.server-quorum-ratio":
-                cli.call("volume", "set", "all", *step.args)
-            else:
-                cli.call("volume", "set", vol, *step.args)
-        elif step.op == "start-bricks":
+        elif isinstance(op, SetVolumeOption):
+            scope = "all" if op.name == "cluster.server-quorum-ratio" else vol
+            cli.call("volume", "set", scope, op.name, op.value)
+        elif isinstance(op, StartBricks):
             self.start_bricks(cli)
-        elif step.op == "mount":
-            self.mount(step.args[0])
-        elif step.op == "write-marker":
+        elif isinstance(op, MountStorage):
+            self.mount(op.node)
+        elif isinstance(op, WriteMarker):
             # Only for a volume this very plan created: an adopted volume without a marker is refused.
-            LocalStorage(self.management_root()).init_root(self.fleet)
-        elif step.op == "quota-enable":
+            StorageTree(self.management_root()).init_root(self.fleet)
+        elif isinstance(op, EnableQuota):
             cli.call("volume", "quota", vol, "enable", timeout=120)
             # Without these, writes overshoot the limit for the soft/hard timeouts (LAB-NOTES).
             cli.call("volume", "quota", vol, "hard-timeout", "0")
             cli.call("volume", "quota", vol, "soft-timeout", "0")
-        elif step.op == "quota-limit":
-            relpath, limit = step.args
-            cli.call("volume", "quota", vol, "limit-usage", "/" + relpath, limit)
+        elif isinstance(op, SetQuota):
+            cli.call("volume", "quota", vol, "limit-usage", "/" + op.relpath, str(op.limit))
         else:
-            raise RuntimeFailure(f"unknown storage step {step.op}")
+            raise RuntimeFailure(f"unknown storage operation {op}")
 
     def _wait_pool_connected(self) -> None:
         """Every server sees every other as connected: a volume create staged on a server that
@@ -305,8 +294,8 @@ class GlusterStorage:
                     return node.root
         raise StorageError("no web node on this machine has the volume mounted (run apply)")
 
-    def _local(self) -> LocalStorage:
-        return LocalStorage(self.management_root())
+    def _local(self) -> StorageTree:
+        return StorageTree(self.management_root())
 
     def check_node(self, node_name: str, fleet: str) -> StorageState:
         node = next(n for n in self.nodes if n.node == node_name)
@@ -326,7 +315,7 @@ class GlusterStorage:
             root = self.management_root()
         except StorageError as exc:
             return StorageState(self.root, False, str(exc), mounted=False)
-        state = LocalStorage(root).check_root(fleet)
+        state = StorageTree(root).check_root(fleet)
         return StorageState(root, state.ok, state.reason)
 
     def observe_dirs(self, dirs: Sequence[DirSpec]) -> tuple[ObservedDir, ...]:

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from cargohold.model import Action, ClusterSpec, NodeStorage, Step
-from cargohold.storage.gluster_cli import BrickStatus, HealSummary, Peer, VolumeInfo
-
-
-@dataclass(frozen=True)
-class MountState:
-    node: str
-    mountpoint: str
-    mounted: bool
-    server: str = ""  # the volfile server it was mounted from
-
-
-@dataclass(frozen=True)
-class ObservedCluster:
-    error: str | None  # set when no server answered
-    answered_by: str = ""  # address of the server whose view this is
-    peers: tuple[Peer, ...] = ()
-    volume: VolumeInfo | None = None
-    bricks: tuple[BrickStatus, ...] = ()
-    mounts: tuple[MountState, ...] = ()
-    quotas: tuple[tuple[str, int | None], ...] = ()
-    heal: tuple[HealSummary, ...] = ()
-    unreachable: tuple[tuple[str, str], ...] = ()  # (server, why) for servers that cannot take part now
-
+from cargohold.model import (
+    Action,
+    ClusterSpec,
+    CreateVolume,
+    EnableQuota,
+    MountStorage,
+    NodeStorage,
+    ObservedCluster,
+    ProbePeer,
+    SetQuota,
+    SetVolumeOption,
+    StartBricks,
+    StartVolume,
+    WriteMarker,
+)
+from cargohold.plan.draft import Draft
 
 VOLUME = "volume"
 
@@ -40,33 +30,36 @@ def mount_target(node: str) -> str:
     return f"mount {node}"
 
 
-def cluster_actions(
-    spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster, blockers: list[str],
-    warnings: list[str],
-) -> list[Action]:
+def cluster_actions(spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster) -> Draft:
+    draft = Draft()
+    _cluster(spec, nodes, seen, draft)
+    return draft
+
+
+def _cluster(spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCluster, draft: Draft) -> None:
+    blockers, warnings, actions = draft.blockers, draft.warnings, draft.actions
     if seen.error is not None:
         blockers.append(f"storage: {seen.error}")
-        return []
-    actions: list[Action] = []
+        return
     if seen.unreachable:
         # The volume keeps serving (quorum holds); only cluster changes wait for every server. Mounts
         # are a client matter and go ahead.
         down = "; ".join(f"{name}: {why}" for name, why in seen.unreachable)
         warnings.append(f"storage servers not answering, cluster changes wait: {down}")
-        return _mount_actions(nodes, seen, after=())
+        actions += _mount_actions(nodes, seen, after=())
+        return
     known = {p.hostname for p in seen.peers} | {seen.answered_by}
     for server in spec.servers:
         if server.address not in known:
             actions.append(Action("create", f"peer {server.address}", "not in the trusted pool",
-                                  step=Step("probe", (server.address,))))
+                                  ProbePeer(server.address)))
     peers = tuple(a.target for a in actions)
     vol = volume_target(spec)
     want_bricks = [(s.address, s.brick) for s in spec.servers]
     created = False
     if seen.volume is None:
         layout = f"replica {spec.replica}" + (f" arbiter {spec.arbiter}" if spec.arbiter else "")
-        actions.append(Action("create", vol, f"missing ({layout}, {len(spec.servers)} bricks)", peers,
-                              step=Step("create-volume")))
+        actions.append(Action("create", vol, f"missing ({layout}, {len(spec.servers)} bricks)", CreateVolume(), peers))
         created = True
     else:
         have_bricks = [(b.address, b.path) for b in seen.volume.bricks]
@@ -76,16 +69,16 @@ def cluster_actions(
                 f"{seen.volume.arbiter}, bricks {', '.join(f'{a}:{p}' for a, p in have_bricks)}); cargohold "
                 "adopts a volume only with the fleet file's layout and never recreates one"
             )
-            return actions
+            return
         if seen.volume.status != "Started":
             actions.append(Action("update", f"{vol} started", f"volume is {seen.volume.status}",
-                                  step=Step("start-volume")))
+                                  StartVolume()))
         else:
             offline = [b.name for b in seen.bricks if not b.online]
             missing = [f"{a}:{p}" for a, p in want_bricks if not any(b.name == f"{a}:{p}" for b in seen.bricks)]
             if offline or missing:
                 actions.append(Action("update", f"{vol} bricks", f"offline: {', '.join(offline + missing)}",
-                                      step=Step("start-bricks", tuple(offline + missing))))
+                                      StartBricks(tuple(offline + missing))))
     have_options = {} if seen.volume is None else seen.volume.options
     option_targets = []
     for name, value in spec.options:
@@ -100,29 +93,28 @@ def cluster_actions(
             continue
         if old != value:
             after = (vol,) if created else ()
-            actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}", after,
-                                  step=Step("set-option", (name, value))))
+            actions.append(Action("update", f"{vol} option {name}", f"{old or 'default'} -> {value}",
+                                  SetVolumeOption(name, value), after))
             option_targets.append(f"{vol} option {name}")
     if created:
         # Started only once every option is set: auth.allow above all, so a failing `volume set`
         # never leaves a started volume open to every client.
         actions.append(Action("update", f"{vol} started", "created, not started; options set first",
-                              (vol, *option_targets), step=Step("start-volume")))
+                              StartVolume(), (vol, *option_targets)))
     # Mount after the options: a client takes network.ping-timeout when it connects, and a mount made
     # before the option was set kept the 42 s default here (measured: a 42 s stall).
     actions += _mount_actions(nodes, seen, after=(f"{vol} started",) if created else ())
     if created:
         first_mount = mount_target(nodes[0].node)
         actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
-                              (first_mount,), step=Step("write-marker")))
-    return actions
+                              WriteMarker(), (first_mount,)))
 
 
 def _mount_actions(nodes: tuple[NodeStorage, ...], seen: ObservedCluster, after: tuple[str, ...]) -> list[Action]:
     mounted = {m.node for m in seen.mounts if m.mounted}
     return [
-        Action("create", mount_target(node.node), f"volume not mounted at {node.root}", after,
-               step=Step("mount", (node.node,)))
+        Action("create", mount_target(node.node), f"volume not mounted at {node.root}",
+               MountStorage(node.node), after)
         for node in nodes
         if node.node not in mounted
     ]
@@ -135,7 +127,7 @@ def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str
     enable: tuple[str, ...] = ()
     if seen.volume is None or seen.volume.options.get("features.quota") != "on":
         enable = (f"{volume_target(spec)} quota",)
-        actions.append(Action("update", enable[0], "directory quotas are off", step=Step("quota-enable")))
+        actions.append(Action("update", enable[0], "directory quotas are off", EnableQuota()))
     have = dict(seen.quotas)
     for relpath, limit in spec.quotas:
         if have.get(relpath) != limit:
@@ -143,5 +135,5 @@ def quota_actions(spec: ClusterSpec, seen: ObservedCluster, dir_targets: set[str
             after = enable + creates_dir
             old = have.get(relpath)
             actions.append(Action("update", f"quota {relpath}", f"{old if old else 'no'} limit -> {limit} bytes",
-                                  after, step=Step("quota-limit", (relpath, str(limit)))))
+                                  SetQuota(relpath, limit), after))
     return actions

@@ -1,0 +1,126 @@
+"""The swarm runtime driver: one Swarm service per site; Swarm places and rolls the instances, and
+cargohold keeps the swarm itself, its nodes' labels (the storage guard) and the services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from cargohold.errors import RuntimeFailure, StorageError
+from cargohold.model import (
+    Action,
+    CreateService,
+    Desired,
+    InitSwarm,
+    JoinSwarm,
+    Observed,
+    RemoveService,
+    SetNodeLabels,
+    UpdateService,
+)
+from cargohold.runtime.engines import Engines
+from cargohold.runtime.swarm.services import Rollout, RolloutFailed, SwarmRuntime
+from cargohold.seam import Context, NoTraffic, Pending, PendingFailed, Report, Traffic
+
+__all__ = ["Rollout", "RolloutFailed", "SwarmDriver", "SwarmRuntime"]
+
+MOVE_TIMEOUT = 180.0  # node drain: for Swarm to move the node's instances elsewhere
+
+
+class SwarmDriver:
+    name = "swarm"
+    ops: tuple[type, ...] = (InitSwarm, JoinSwarm, SetNodeLabels, CreateService, UpdateService, RemoveService)
+
+    def __init__(self, desired: Desired, engines: Engines) -> None:
+        assert desired.swarm is not None
+        self.swarm = SwarmRuntime(desired.swarm, engines)
+
+    def close(self) -> None:
+        self.swarm.close()
+
+    def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
+        # Swarm places the instances: the engines hold no containers of cargohold's own.
+        seen = self.swarm.observe(desired.fleet)
+        if detail:  # a dead engine is told at once, before Swarm's heartbeats notice
+            nodes = tuple(replace(n, engine=self.swarm.engine_problem(n.name)) if n.name in desired.nodes else n
+                          for n in seen.nodes)
+            seen = replace(seen, nodes=nodes)
+        return replace(observed, swarm=seen, instances=())
+
+    def preflight(self, actions: Sequence[Action], desired: Desired) -> None:
+        images = {a.op.spec.image for a in actions if isinstance(a.op, CreateService | UpdateService)}
+        for image in sorted(images):
+            self.swarm.check_image(image)
+
+    def execute(self, action: Action, ctx: Context) -> Pending | None:
+        op = action.op
+        if isinstance(op, InitSwarm):
+            self.swarm.init()
+        elif isinstance(op, JoinSwarm):
+            self.swarm.join(op.node)
+        elif isinstance(op, SetNodeLabels):
+            if op.storage_label:
+                # The storage guard, right before the node may get instances: the world may have
+                # changed since observe (a mount lost), and uploads must never land in an empty directory.
+                state = ctx.check_storage(op.node)
+                if not state.ok:
+                    raise StorageError(f"refusing to let {op.node} run instances: storage at {state.root}: "
+                                       f"{state.reason}")
+            self.swarm.update_node(op.node, dict(op.set), op.remove)
+        elif isinstance(op, RemoveService):
+            self.swarm.remove(op.old)
+        elif isinstance(op, CreateService | UpdateService):
+            return self._roll_out(action, op, ctx)
+        return None
+
+    def _roll_out(self, action: Action, op: CreateService | UpdateService, ctx: Context) -> Rollout:
+        spec = op.spec
+        old = op.old if isinstance(op, UpdateService) else None
+        if old is None:
+            self.swarm.create(ctx.desired.fleet, spec)
+        else:
+            self.swarm.update(ctx.desired.fleet, spec, old)
+        deadline = spec.health.deadline if spec.health else 60.0
+        rounds = -(-spec.replicas // spec.update.parallelism)
+        timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
+        traffic = ctx.traffic
+        return Rollout(spec, old.update_started if old else "", time.monotonic() + timeout, target=action.target,
+                       watch=lambda seen: traffic.follow_update(spec.site, seen.tasks))
+
+    def wait(self, pending: Sequence[Pending], ctx: Context) -> None:
+        """Every site's rollout together (10 sites take the time of one)."""
+        rollouts = [p for p in pending if isinstance(p, Rollout)]
+        try:
+            self.swarm.wait_rollouts(ctx.desired.fleet, rollouts)
+        except RolloutFailed:
+            raise
+        except RuntimeFailure as exc:
+            raise PendingFailed(rollouts[0].target, str(exc)) from None
+        finally:
+            for rollout in rollouts:
+                ctx.traffic.release_update(rollout.spec.site)
+
+    # -- what other commands ask of the runtime ---------------------------------------------
+
+    def site_left(self, observed: Observed, domain: str) -> str:
+        return "a Swarm service" if observed.swarm is not None and observed.swarm.service(domain) else ""
+
+    def drain_node(self, fleet: str, node: str, traffic: Traffic, report: Report) -> list[str]:
+        """Front doors first (no new requests to the node, the ones in flight finish), then Swarm moves
+        the instances; returns when none runs there and every site is back at the count it can have."""
+        if not isinstance(traffic, NoTraffic):
+            report(f"front doors: draining {node}")
+        traffic.set_node(node, "drain")
+        report(f"swarm: {node} availability drain")
+        self.swarm.update_node(node, availability="drain")
+        self.swarm.wait_moved_off(fleet, node, MOVE_TIMEOUT)
+        swarm = self.swarm.observe(fleet)
+        return [f"{s.site}#{t.slot}@{t.node}" for s in swarm.services for t in s.running()]
+
+    def undrain_node(self, fleet: str, node: str, traffic: Traffic, report: Report) -> None:
+        """The node takes instances again: Swarm places new and rescheduled ones there (it does not
+        move running ones back by itself)."""
+        report(f"swarm: {node} availability active")
+        self.swarm.update_node(node, availability="active")
+        traffic.set_node(node, "ready")
