@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cargohold.errors import RuntimeFailure
-from cargohold.lab.daemon import pid_alive, pids_naming, read_pid, spawn, stop_pid, unmount_all_below
+from cargohold.nodes.local import LocalExecutor
+from cargohold.process import pid_alive, pids_naming, read_pid, spawn, stop_pid, unmount_all_below
+from cargohold.storage.gluster.cli import GlusterCLI
 from cargohold.wait import Timeout, wait_until
 
 
@@ -69,6 +71,22 @@ class LabGlusterd:
             wait_until(lambda: self.socket.exists() or not pid_alive(pid), timeout, f"glusterd {self.name}")
         if not self.socket.exists():
             raise RuntimeFailure(f"glusterd {self.name} did not start; see {self.home / 'log' / 'glusterd.log'}")
+        # Ready, as a service manager would report it: the socket exists a moment before glusterd
+        # answers its CLI, and an apply right after a restart would find the server not answering.
+        cli = GlusterCLI(LocalExecutor(), str(self.socket), timeout=5)
+
+        def answers() -> bool:
+            try:
+                cli.pool()
+                return True
+            except RuntimeFailure:
+                return False
+
+        try:
+            wait_until(answers, timeout, f"glusterd {self.name} to answer", interval=0.2)
+        except Timeout:
+            log = self.home / "log" / "glusterd.log"
+            raise RuntimeFailure(f"glusterd {self.name} does not answer; see {log}") from None
 
     def stop_glusterd(self) -> None:
         pid = read_pid(self.pidfile)
