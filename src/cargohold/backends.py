@@ -42,9 +42,6 @@ class Backends:
         for driver in self.drivers:
             driver.close()
 
-    def check_node(self, desired: Desired, node: str) -> StorageState:
-        return self.storage.check_node(node, desired.fleet)
-
 
 def connect(fleet: Fleet) -> Backends:
     tls = {node.name: TLSFiles(t.ca, t.cert, t.key) for node in fleet.nodes

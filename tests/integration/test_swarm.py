@@ -66,6 +66,18 @@ class SwarmFixture:
                 out.append((t["Slot"], node, t["Spec"]["ContainerSpec"]["Image"]))
         return sorted(out)
 
+    def history(self, site: str) -> list[str]:
+        """Every task Swarm keeps of the site's service, for failure messages: which instance stopped
+        when, and why."""
+        nodes = {n.id: n.attrs["Description"]["Hostname"] for n in self.client.nodes.list()}
+        service = f"swarmlab_{site.replace('.', '-')}"
+        rows = []
+        for t in sorted(self.client.services.get(service).tasks(), key=lambda t: t["CreatedAt"]):
+            st = t["Status"]
+            rows.append(f"{t['Slot']}@{nodes.get(t.get('NodeID', ''), '-')} {t['DesiredState']}/{st['State']} "
+                        f"{st['Timestamp'][11:23]} {st.get('Err') or st.get('Message', '')}")
+        return rows
+
     def status(self) -> dict:
         return run_cli("-f", str(self.fleet_file), "status", "--json", "--no-usage").json()
 
@@ -91,7 +103,10 @@ def swarm(lab: Lab) -> Iterator[SwarmFixture]:
             node["labels"] = {"pair": "ab"}
     site = data["sites"][0]
     site.update(port=22100, image=images[0])
-    site["health"].update(interval=0.5)
+    # Probes every 0.5 s (deploys follow them), with a timeout this machine keeps under load: each
+    # probe is a `runc exec` plus a Python start-up, measured at 1.6-2.5 s wall on 2 cores at load 14
+    # during the upload phase; a 2 s timeout made Swarm replace healthy instances mid-test.
+    site["health"].update(interval=0.5, timeout=6)
     site["update"] = {"monitor": 2}
     site_b = {**site, "domain": B, "port": 22110, "aliases": [], "update": {"monitor": 2}}
     site["placement"] = {"pair": "ab"}
@@ -195,7 +210,7 @@ def assert_uploads_stored(swarm: SwarmFixture, *pollers: Poller, site: str = A) 
                     wrong.append(f"{name} from {url}: {got if isinstance(got, str) else f'{len(got)} bytes'} "
                                  f"(on {node}'s mount: mode {st.st_mode:o} uid {st.st_uid} size {st.st_size})")
             count += 1
-    assert wrong == [], f"{len(wrong)} wrong reads of {count} uploads, e.g. {wrong[:4]}"
+    assert wrong == [], f"{len(wrong)} wrong reads of {count} uploads, e.g. {wrong[:4]}; tasks: {swarm.history(site)}"
     return count
 
 
@@ -238,9 +253,9 @@ def test_deploy_rolls_out_with_zero_failed_requests_and_a_failing_image_is_rolle
         time.sleep(1)
     assert result.code == 0, result.err
     assert {image for _, _, image in swarm.tasks(A)} == {v2}
-    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed)
+    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed, swarm.history(A))
     assert {"1", "2"} >= p1.versions | p2.versions
-    assert assert_uploads_stored(swarm, p1, p2) > 10
+    assert assert_uploads_stored(swarm, p1, p2) > 10, swarm.history(A)
 
     with Poller(swarm.door(1), A) as p1, Poller(swarm.door(2), A) as p2:
         result = swarm.cli("deploy", A, bad)

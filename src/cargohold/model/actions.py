@@ -11,7 +11,6 @@ from cargohold.model.observed import ObservedInstance, ObservedService
 from cargohold.model.spec import DirSpec, FrontDoorSpec, InstanceSpec, ServiceSpec
 
 ActionKind = Literal["create", "update", "replace", "remove"]
-Part = Literal["runtime", "storage", "frontdoor"]
 
 
 # -- storage (every backend) --------------------------------------------------------------------

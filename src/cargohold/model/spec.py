@@ -284,10 +284,6 @@ class Desired:
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)
 
-    @property
-    def frontdoor_nodes(self) -> tuple[str, ...]:
-        return tuple(f.node for f in self.frontdoors)
-
     def root_of(self, node: str) -> str:
         return next((n.root for n in self.node_storage if n.node == node), self.storage_root)
 
