@@ -166,8 +166,12 @@ def test_status_lists_orphans_labelled_for_the_fleet(fleet: FleetFixture):
         "cargohold-demo:1", ["sleep", "60"], detach=True, name=f"{fleet.name}-stray", network_mode="none",
         labels={LABEL_FLEET: fleet.name, "cargohold.site": "stray.example.com", "cargohold.instance": "1"},
     )
-    report = fleet.cli("status", "--json").json()
+    status = fleet.cli("status", "--json")
+    report = status.json()
     assert [o["site"] for o in report["orphans"]] == ["stray.example.com"]
+    # status is degraded exactly when the plan is not empty: it says what apply would do.
+    assert status.code == 1 and "plan: remove instance stray.example.com#1: site not in the fleet file " \
+        "(its files are kept)" in report["degraded"], report["degraded"]
     table = fleet.cli("status")
     assert "Orphans" in table.out and "stray.example.com" in table.out
     plan = fleet.cli("plan", "--json").json()
