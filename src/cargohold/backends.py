@@ -4,7 +4,8 @@ knows the concrete drivers; everything else sees them through cargohold.seam."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
@@ -55,10 +56,15 @@ def connect(fleet: Fleet) -> Backends:
 
 
 def observe(desired: Desired, backends: Backends, detail: bool = False) -> Observed:
-    """Every driver fills in its own part."""
-    observed = Observed(instances=(), dirs=(), storage=StorageState(desired.storage_root, False, "not observed"))
-    for driver in backends.drivers:
-        observed = driver.observe(desired, observed, detail)
+    """Every driver fills in its own part, all at once: a storage server or an engine that does not
+    answer costs its timeout once, not once per part."""
+    empty = Observed(instances=(), dirs=(), storage=StorageState(desired.storage_root, False, "not observed"))
+    drivers = backends.drivers
+    with ThreadPoolExecutor(max_workers=len(drivers)) as pool:
+        parts = list(pool.map(lambda driver: driver.observe(desired, empty, detail), drivers))
+    observed = empty
+    for driver, part in zip(drivers, parts, strict=True):
+        observed = replace(observed, **{name: getattr(part, name) for name in driver.fills})
     return observed
 
 

@@ -87,6 +87,7 @@ class Context:
 class Driver(Protocol):
     name: str  # for messages: "docker", "swarm", "local", "glusterfs", "haproxy"
     ops: tuple[type, ...]  # the operation types (model.actions) this driver executes
+    fills: tuple[str, ...]  # the fields of Observed its observe() fills in (and no other)
 
     def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
         """`observed` with this driver's part filled in. `detail`: also what only status shows

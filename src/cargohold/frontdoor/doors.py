@@ -19,6 +19,7 @@ from cargohold.wait import Timeout, wait_until
 class FrontDoors:
     name = "haproxy"
     ops: tuple[type, ...] = (SyncFrontDoor,)
+    fills: tuple[str, ...] = ("frontdoors",)
 
     def __init__(self, specs: tuple[FrontDoorSpec, ...]) -> None:
         self.specs = {s.node: s for s in specs}

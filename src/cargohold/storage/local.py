@@ -15,6 +15,7 @@ from cargohold.storage.tree import StorageTree
 class LocalDriver:
     name = "local"
     ops: tuple[type, ...] = (EnsureDir,)
+    fills: tuple[str, ...] = ("storage", "nodes", "dirs")
 
     def __init__(self, desired: Desired) -> None:
         self.desired = desired

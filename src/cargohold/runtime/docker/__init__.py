@@ -30,6 +30,7 @@ HEALTH_DEADLINE = 30.0  # for an instance without a health check: until it runs
 class DockerDriver:
     name = "docker"
     ops: tuple[type, ...] = (StartInstance, ReplaceInstance, RemoveInstance)
+    fills: tuple[str, ...] = ("instances",)
 
     def __init__(self, engines: Engines) -> None:
         self.runtime = DockerRuntime(engines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from cargohold.errors import RuntimeFailure, StorageError
@@ -31,6 +32,7 @@ MOVE_TIMEOUT = 180.0  # node drain: for Swarm to move the node's instances elsew
 class SwarmDriver:
     name = "swarm"
     ops: tuple[type, ...] = (InitSwarm, JoinSwarm, SetNodeLabels, CreateService, UpdateService, RemoveService)
+    fills: tuple[str, ...] = ("swarm", "instances")
 
     def __init__(self, desired: Desired, engines: Engines) -> None:
         assert desired.swarm is not None
@@ -43,9 +45,12 @@ class SwarmDriver:
         # Swarm places the instances: the engines hold no containers of cargohold's own.
         seen = self.swarm.observe(desired.fleet)
         if detail:  # a dead engine is told at once, before Swarm's heartbeats notice
-            nodes = tuple(replace(n, engine=self.swarm.engine_problem(n.name)) if n.name in desired.nodes else n
-                          for n in seen.nodes)
-            seen = replace(seen, nodes=nodes)
+            ours = [n for n in seen.nodes if n.name in desired.nodes]
+            with ThreadPoolExecutor(max_workers=max(1, len(ours))) as pool:  # a dead one costs its timeout once
+                problems = dict(zip((n.name for n in ours), pool.map(self.swarm.engine_problem, [n.name for n in ours]),
+                                    strict=True))
+            seen = replace(seen, nodes=tuple(replace(n, engine=problems[n.name]) if n.name in problems else n
+                                             for n in seen.nodes))
         return replace(observed, swarm=seen, instances=())
 
     def preflight(self, actions: Sequence[Action], desired: Desired) -> None:

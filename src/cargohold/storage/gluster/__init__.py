@@ -19,6 +19,7 @@ __all__ = ["GlusterDriver", "GlusterStorage"]
 class GlusterDriver:
     name = "glusterfs"
     ops: tuple[type, ...] = (EnsureDir, *get_args(GlusterOp))
+    fills: tuple[str, ...] = ("storage", "nodes", "dirs", "cluster")
 
     def __init__(self, desired: Desired) -> None:
         assert desired.cluster is not None
