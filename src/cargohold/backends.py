@@ -55,11 +55,12 @@ def connect(fleet: Fleet) -> Backends:
     return Backends(storage=storage, runtime=runtime, frontdoor=frontdoor)
 
 
-def observe(desired: Desired, backends: Backends, detail: bool = False) -> Observed:
-    """Every driver fills in its own part, all at once: a storage server or an engine that does not
-    answer costs its timeout once, not once per part."""
+def observe(desired: Desired, backends: Backends, detail: bool = False,
+            drivers: tuple[Driver, ...] | None = None) -> Observed:
+    """Every driver (or only `drivers`) fills in its own part, all at once: a storage server or an
+    engine that does not answer costs its timeout once, not once per part."""
     empty = Observed(instances=(), dirs=(), storage=StorageState(desired.storage_root, False, "not observed"))
-    drivers = backends.drivers
+    drivers = backends.drivers if drivers is None else drivers
     with ThreadPoolExecutor(max_workers=len(drivers)) as pool:
         parts = list(pool.map(lambda driver: driver.observe(desired, empty, detail), drivers))
     observed = empty

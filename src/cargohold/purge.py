@@ -29,7 +29,7 @@ def purge_candidate(fleet: Fleet, backends: Backends, domain: str) -> PurgeCandi
         raise UsageError(str(exc)) from None
     if any(s.domain == domain for s in fleet.sites):
         raise UsageError(f"{domain} is still in the fleet file; remove it and run apply before purging its data")
-    observed = observe(desired_state(fleet), backends)
+    observed = observe(desired_state(fleet), backends, drivers=(backends.runtime,))  # what runs, nothing else
     left = backends.runtime.site_left(observed, domain)
     if left:
         raise UsageError(f"{domain} still has {left}; run apply to remove what runs first")
