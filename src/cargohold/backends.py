@@ -12,6 +12,7 @@ from cargohold.fleet.schema import Fleet
 from cargohold.frontdoor.doors import FrontDoors
 from cargohold.model import Desired, Observed, Plan, StorageState, TLSFiles
 from cargohold.plan import plan as make_plan
+from cargohold.restic import ResticBackups as ResticBackups  # re-exported: the operations name it
 from cargohold.runtime.docker import DockerDriver, DockerRuntime
 from cargohold.runtime.engines import Engines
 from cargohold.runtime.swarm import SwarmDriver
@@ -27,6 +28,7 @@ class Backends:
     storage: StorageDriver
     runtime: RuntimeDriver
     frontdoor: FrontDoors | None = None
+    backup: ResticBackups | None = None  # the sites that are backed up (fleet `backup:`)
 
     @property
     def drivers(self) -> tuple[Driver, ...]:
@@ -52,7 +54,8 @@ def connect(fleet: Fleet) -> Backends:
     storage: StorageDriver = GlusterDriver(desired) if desired.cluster is not None else LocalDriver(desired)
     runtime: RuntimeDriver = SwarmDriver(desired, engines) if desired.swarm is not None else DockerDriver(engines)
     frontdoor = FrontDoors(desired.frontdoors) if desired.frontdoors else None
-    return Backends(storage=storage, runtime=runtime, frontdoor=frontdoor)
+    backup = ResticBackups(desired) if desired.backups else None
+    return Backends(storage=storage, runtime=runtime, frontdoor=frontdoor, backup=backup)
 
 
 def observe(desired: Desired, backends: Backends, detail: bool = False,

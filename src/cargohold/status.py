@@ -5,12 +5,14 @@ degraded exactly when the plan is not empty, a blocker exists, or something is u
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cargohold.backends import Backends, observe
 from cargohold.fleet.schema import Fleet
 from cargohold.model import (
+    BackupRecord,
     ClusterSpec,
     CreateService,
     Desired,
@@ -20,6 +22,7 @@ from cargohold.model import (
     Plan,
     StartInstance,
     StorageState,
+    backup_problems,
     server_name,
 )
 from cargohold.plan import plan as make_plan
@@ -67,6 +70,8 @@ class StatusReport:
     storage_check: dict[str, Any] | None = None  # the last `cargohold storage check`, as it left it
     plan: list[str] = field(default_factory=list)  # what apply would change (beyond `missing`)
     blockers: list[str] = field(default_factory=list)  # what keeps apply from changing anything
+    # per backed-up site: the last backup and drill as the storage root records them, and what is wrong
+    backups: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def degraded(self) -> list[str]:
@@ -87,6 +92,7 @@ class StatusReport:
         reasons += [f"front door on {node}: not answering" for node in self.frontdoor_down]
         reasons += [f"instance {r.site}#{r.instance} on {r.node}: {state} in the front door on {node}"
                     for r in self.instances for node, state in r.frontdoor.items() if state not in ("UP", "no")]
+        reasons += [p for b in self.backups for p in b["problems"]]
         reasons += [f"plan: {change}" for change in self.plan]
         reasons += [f"blocked: {blocker}" for blocker in self.blockers]
         return reasons
@@ -274,4 +280,23 @@ def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage:
                               usage.files if usage else 0, usage is not None)
                 )
     _add_frontdoor(report, observed)
+    if backends.backup is not None and state.ok:
+        _add_backups(report, desired, backends.backup.records(state.root))
     return report
+
+
+def _add_backups(report: StatusReport, desired: Desired, records: dict[str, BackupRecord]) -> None:
+    now = time.time()
+    for spec in desired.backups:
+        record = records[spec.domain]
+        good, drill = record.last_good_backup, record.last_good_drill
+        report.backups.append({
+            "site": spec.domain, "every_s": spec.every_s, "verify_every_s": spec.verify_every_s,
+            "last_good_backup_at": good.at if good else None,
+            "last_good_backup_age_s": round(now - good.at, 1) if good else None,
+            "last_good_drill_at": drill.at if drill else None,
+            "last_good_drill_age_s": round(now - drill.at, 1) if drill else None,
+            "last_backup_ok": record.last_backup.ok if record.last_backup else None,
+            "last_drill_ok": record.last_drill.ok if record.last_drill else None,
+            "problems": backup_problems(spec, record, now),
+        })

@@ -21,6 +21,15 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
 def render_cluster(out: Output, cluster: dict[str, Any]) -> None:
     answering = {s["name"]: s["glusterd"] for s in cluster["servers"]}
     out.table(
@@ -79,6 +88,10 @@ def render_status(out: Output, report: StatusReport) -> None:
                   ["node", "state", "new file", "in-place rewrite"],
                   [[n["node"], n["state"], milliseconds(n["create_s"]), milliseconds(n["rewrite_s"])]
                    for n in check["nodes"]])
+    if report.backups:
+        out.table("Backups", ["site", "last good backup", "last good restore drill", "state"],
+                  [[b["site"], _ago(b["last_good_backup_age_s"]), _ago(b["last_good_drill_age_s"]),
+                    "ok" if not b["problems"] else "DEGRADED"] for b in report.backups])
     if report.orphans:
         out.table("Orphans (labelled for this fleet, not in the fleet file; `apply` removes them)",
                   ["site", "#", "node", "state", "container"],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from cargohold.fleet.backup import SiteBackup, parse_duration
 from cargohold.fleet.fields import LOGS_AREA
 from cargohold.fleet.frontdoor import frontdoor_specs
 from cargohold.fleet.gluster_profile import volume_options
 from cargohold.fleet.schema import Fleet, GlusterStorage, Site
 from cargohold.fleet.swarm import swarm_mount_root
 from cargohold.model import (
+    BackupSpec,
     ClusterSpec,
     Desired,
     DirSpec,
@@ -46,7 +48,34 @@ def desired_state(fleet: Fleet) -> Desired:
         frontdoors=frontdoor_specs(fleet, sites),
         storage_mount=fleet.storage.backend == "local" and fleet.storage.mount,
         swarm=swarm_spec(fleet) if fleet.runtime == "swarm" else None,
+        backups=backup_specs(fleet),
     )
+
+
+def backup_specs(fleet: Fleet) -> tuple[BackupSpec, ...]:
+    """Every site that is backed up, with the fleet's settings under its own."""
+    specs = []
+    for site in fleet.sites:
+        own = site.backup if isinstance(site.backup, SiteBackup) else SiteBackup()
+        if site.backup is False or (fleet.backup is None and own.repository is None) or not site_areas(site):
+            continue
+        base = fleet.backup
+        repository = own.repository or (base.repository if base else None)
+        password_file = own.password_file or (base.password_file if base else None)
+        assert repository is not None and password_file is not None  # the schema saw to it
+        keep = own.keep or (base.keep if base else None)
+        specs.append(BackupSpec(
+            domain=site.domain,
+            areas=tuple(f"{area}/{site.domain}" for area, _ in site_areas(site)),
+            repository=repository,
+            password_file=password_file,
+            every_s=parse_duration(own.every or (base.every if base else "24h")),
+            verify_every_s=parse_duration(own.verify_every or (base.verify_every if base else "7d")),
+            keep=tuple(sorted(keep.as_dict().items())) if keep else (("daily", 7), ("monthly", 6), ("weekly", 4)),
+            cache_dir=base.cache_dir if base else "/var/cache/cargohold/restic",
+            check_slices=base.check_slices if base else 10,
+        ))
+    return tuple(specs)
 
 
 def storage_label(fleet: str) -> str:

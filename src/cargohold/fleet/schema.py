@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from cargohold.fleet.backup import Backup, SiteBackup
 from cargohold.fleet.fields import (
     LOGS_AREA,
     OPTION_RE,
@@ -248,6 +249,8 @@ class Site(Model):
     update: UpdatePolicy = Field(default_factory=UpdatePolicy)
     resources: Resources | None = None
     stop_grace: Seconds = 10.0
+    # Backups (the fleet's `backup:` section): true, false (left out), or the site's own settings.
+    backup: bool | SiteBackup = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -307,10 +310,15 @@ class Fleet(Model):
     frontdoor: FrontDoor | None = None
     # TLS files for every node whose engine is tcp:// and that names none of its own.
     engine_tls: EngineTLS | None = None
+    backup: Backup | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Fleet:
         unique([n.name for n in self.nodes], "nodes", "node name")
+        for site in self.sites:
+            if isinstance(site.backup, SiteBackup) and self.backup is None and site.backup.repository is None:
+                raise ValueError(f"site {site.domain}: backup settings without a repository: add a fleet-wide "
+                                 "`backup:` section (repository, password_file) or give the site its own")
         for node in self.nodes:
             if node.engine.startswith("tcp://") and node.tls is None and self.engine_tls is None:
                 raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cargohold.config_labels import config_hash
+from cargohold.model.backup import BackupSpec
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ class Desired:
     cluster: ClusterSpec | None = None
     frontdoors: tuple[FrontDoorSpec, ...] = ()  # one per web node (empty: no front door)
     swarm: SwarmSpec | None = None  # runtime swarm
+    backups: tuple[BackupSpec, ...] = ()  # the sites that are backed up (fleet `backup:`)
 
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)
