@@ -22,6 +22,7 @@ class SiteResult:
     domain: str
     run: RunRecord | None  # None: the run could not even start (see error)
     error: str = ""
+    kind: str = "backup"  # or "drill"
 
     @property
     def ok(self) -> bool:
@@ -33,7 +34,7 @@ class SiteResult:
 
     def to_json(self) -> dict[str, object]:
         run = self.run
-        return {"site": self.domain, "ok": self.ok, "error": self.problem,
+        return {"site": self.domain, "kind": self.kind, "ok": self.ok, "error": self.problem,
                 "snapshots": run.snapshots if run else {}, "files": run.files if run else 0,
                 "bytes": run.bytes if run else 0, "added": run.added if run else 0,
                 "seconds": round(run.seconds, 3) if run else 0}
@@ -58,6 +59,7 @@ def pick(backends: Backends, fleet: Fleet, domains: Sequence[str]) -> list[Backu
     """The specs of `domains` (all backed-up sites when empty); exit 2 for a domain not in the file."""
     backups = driver(backends)
     if not domains:
+        backups.preflight(list(backups.specs.values()))
         return list(backups.specs.values())
     specs = []
     for domain in domains:
@@ -68,6 +70,7 @@ def pick(backends: Backends, fleet: Fleet, domains: Sequence[str]) -> list[Backu
         if not any(s.domain == domain for s in fleet.sites):
             raise UsageError(f"{domain} is not a site of the fleet file")
         specs.append(backups.spec(domain))
+    backups.preflight(specs)
     return specs
 
 
@@ -117,7 +120,7 @@ def verify_sites(fleet: Fleet, backends: Backends, specs: Sequence[BackupSpec], 
                  progress: Report) -> list[SiteResult]:
     root = storage_root(fleet, backends)
     runs = driver(backends).drill(specs, root, scratch, progress)
-    return [SiteResult(spec.domain, run) for spec, run in zip(specs, runs, strict=True)]
+    return [SiteResult(spec.domain, run, kind="drill") for spec, run in zip(specs, runs, strict=True)]
 
 
 def snapshot_rows(fleet: Fleet, backends: Backends, domains: Sequence[str]) -> list[dict[str, object]]:
@@ -141,7 +144,7 @@ def restore_site(fleet: Fleet, backends: Backends, domain: str, snapshot: str | 
     spec = pick(backends, fleet, [domain])[0]
     backups = driver(backends)
     root = storage_root(fleet, backends) if to is None else None
-    choices = backups.choose(spec, snapshot, at, area)
+    choices = backups.choose(spec, snapshot, at, area, live=to is None)
     if to is not None:
         return backups.restore_to(spec, choices, to, progress)
     assert root is not None

@@ -41,13 +41,13 @@ def _report(out: Output, results: list[backing.SiteResult], as_json: bool, what:
         for r in results:
             run, ok = r.run, r.ok
             detail = " ".join(f"{a}:{i}" for a, i in run.snapshots.items()) if run and ok else r.problem
-            rows.append([r.domain, "ok" if ok else "FAILED", run.files if run else "-",
+            rows.append([r.domain, r.kind, "ok" if ok else "FAILED", run.files if run else "-",
                          human_bytes(run.bytes) if run else "-", human_bytes(run.added) if run else "-",
                          f"{run.seconds:.1f}" if run else "-", detail])
-        out.table(what, ["site", "result", "files", "size", "new data", "seconds", "snapshots / error"], rows)
+        out.table(what, ["site", "run", "result", "files", "size", "new data", "seconds", "snapshots / error"], rows)
     failed = [r for r in results if not r.ok]
     if failed:
-        raise RuntimeFailure("; ".join(f"{r.domain}: {r.problem}" for r in failed))
+        raise RuntimeFailure("; ".join(f"{r.domain} ({r.kind}): {r.problem}" for r in failed))
     return 0
 
 
@@ -165,7 +165,8 @@ def backups_command(ctx: Context, domains: tuple[str, ...], as_json: bool) -> No
 @pass_context
 def restore_command(ctx: Context, domain: str, snapshot: str | None, at: str | None, area: str | None,
                     to: str | None) -> None:
-    """Restore DOMAIN's areas from its snapshots (default: the newest).
+    """Restore DOMAIN's areas from its snapshots (default: the newest; into the live site every area
+    but logs, which only --area logs restores).
 
     Without --to, into the live areas, under traffic: restored into staging on the same volume and
     checked first; then put in place file by file (each an atomic replacement: a request gets the old

@@ -28,7 +28,15 @@ from cargohold.restic.records import (
     write_record,
 )
 from cargohold.restic.swap import Journal, SwapFailed, rollback, swap_in
-from cargohold.restic.wire import Node, Restic, ResticFailed, Snapshot, Summary, check_password_file
+from cargohold.restic.wire import (
+    Node,
+    Restic,
+    ResticFailed,
+    Snapshot,
+    Summary,
+    check_password_file,
+    check_snapshot_id,
+)
 from cargohold.storage.safepath import UnsafePath, lstat_below, remove_tree_below
 
 __all__ = ["ResticBackups", "Snapshot", "Summary", "Choice"]
@@ -125,6 +133,11 @@ class ResticBackups:
         except KeyError:
             raise UsageError(f"{domain} is not backed up (no `backup:` for it in the fleet file)") from None
 
+    def preflight(self, specs: Sequence[BackupSpec]) -> None:
+        """Bad input before anything runs (exit 2): each password file a regular 0600 file."""
+        for spec in specs:
+            check_password_file(spec.password_file)
+
     def restic(self, spec: BackupSpec) -> Restic:
         check_password_file(spec.password_file)
         os.makedirs(spec.cache_dir, mode=0o700, exist_ok=True)
@@ -193,13 +206,17 @@ class ResticBackups:
     def snapshots(self, spec: BackupSpec) -> list[Snapshot]:
         return self.restic(spec).snapshots(self.tags(spec))
 
-    def choose(self, spec: BackupSpec, snapshot: str | None, at: datetime | None, area: str | None) -> list[Choice]:
-        """The snapshot of each area to restore; UsageError (exit 2) when there is none to pick."""
+    def choose(self, spec: BackupSpec, snapshot: str | None, at: datetime | None, area: str | None,
+               live: bool = False) -> list[Choice]:
+        """The snapshot of each area to restore; UsageError (exit 2) when there is none to pick. Into
+        the live areas, `logs` only when asked for: an instance keeps appending to the log file it has
+        open, which a restore would move aside."""
         areas = {relpath.split("/", 1)[0]: relpath for relpath in spec.areas}
         if area is not None and area not in areas:
             raise UsageError(f"--area {area!r}: {spec.domain} has the areas {', '.join(areas)}")
         snaps = self.snapshots(spec)
         if snapshot is not None:
+            check_snapshot_id(snapshot.lower())
             found = [s for s in snaps if s.id.startswith(snapshot.lower())]
             if len(found) != 1:
                 raise UsageError(f"--snapshot {snapshot}: {'no' if not found else 'more than one'} snapshot of "
@@ -209,7 +226,7 @@ class ResticBackups:
                 raise UsageError(f"--snapshot {snapshot} is of area {chosen_area!r}, not one to restore here")
             return [Choice(areas[chosen_area], found[0])]
         choices = []
-        for name in [area] if area else list(areas):
+        for name in [area] if area else [a for a in areas if not (live and a == "logs")]:
             of_area = [s for s in snaps if s.tag("area") == name]
             if at is not None:
                 before = [s for s in of_area if datetime.fromisoformat(s.time) <= at]
