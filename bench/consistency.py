@@ -80,6 +80,20 @@ def _rename_over(path: Path) -> None:
     os.rename(tmp, path)
 
 
+def _move_in(path: Path) -> None:
+    """Written in a sibling directory, then renamed into this one (a restore, Drupal's file_move)."""
+    elsewhere = path.parent.parent / f"{path.parent.name}-elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    _write(elsewhere / path.name, b"moved in from another directory")
+    os.rename(elsewhere / path.name, path)
+
+
+def _move_out(path: Path) -> None:
+    elsewhere = path.parent.parent / f"{path.parent.name}-elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    os.rename(path, elsewhere / path.name)
+
+
 def _nothing(path: Path) -> None:
     pass
 
@@ -98,6 +112,9 @@ ROWS: tuple[Row, ...] = (
     Row("overwrite in place, same size", _file, _overwrite_in_place, _content),
     Row("append", _file, _append, _content),
     Row("rename over an existing name", _file, _rename_over, _content),
+    Row("move in from another directory", _nothing, _move_in, _content),
+    Row("move in from another directory, over a file", _file, _move_in, _content),
+    Row("move out to another directory", _file, _move_out, _content),
     Row("unlink", _file, lambda p: p.unlink(), _content),
     Row("chmod", _file, lambda p: p.chmod(0o600), _meta),
     Row("chown", _file, lambda p: os.chown(p, 33, 33), _meta),

@@ -89,19 +89,21 @@ def content(root: Path) -> dict[str, bytes]:
 
 def test_swap_makes_live_the_restore_keeps_the_rest_aside_and_never_follows_links(tmp_path: Path):
     live, staged, aside = tmp_path / "live", tmp_path / "staged", tmp_path / "aside"
-    make(live, {"same.txt": b"old", "gone.txt": b"only live", "dir/a": b"old a", "was-dir/x": b"x",
-                "file-then-dir": b"f"})
-    make(staged, {"same.txt": b"new", "dir/a": b"new a", "dir/b": b"new b", "was-dir": b"now a file",
+    make(live, {"untouched": b"same bytes", "same.txt": b"old", "gone.txt": b"only live", "dir/a": b"old a",
+                "was-dir/x": b"x", "file-then-dir": b"f"})
+    make(staged, {"untouched": b"same bytes", "same.txt": b"new", "dir/a": b"new a", "dir/b": b"new b",
+                  "was-dir": b"now a file",
                   "file-then-dir/y": b"y", "added": b"added"})
     (live / "link").symlink_to("/etc")
-    inode = live.stat().st_ino
+    inode, untouched = live.stat().st_ino, (live / "untouched").stat().st_ino
     want = content(staged)
     journal = swap.swap_in(str(live), str(staged), str(aside))
     assert content(live) == want and live.stat().st_ino == inode
     assert (aside / "same.txt").read_bytes() == b"old" and (aside / "gone.txt").read_bytes() == b"only live"
     assert (aside / "link").is_symlink() and os.readlink(aside / "link") == "/etc"
     assert (aside / "was-dir" / "x").read_bytes() == b"x" and (aside / "dir" / "a").read_bytes() == b"old a"
-    assert journal.replaced == 2 and journal.moved_aside >= 4
+    assert journal.replaced == 2 and journal.moved_aside >= 4 and journal.unchanged == 1
+    assert (live / "untouched").stat().st_ino == untouched and not (aside / "untouched").exists()
 
 
 def test_swap_that_fails_halfway_leaves_the_live_area_as_it_was(tmp_path: Path, monkeypatch):

@@ -30,8 +30,8 @@ PROFILE: dict[str, tuple[str, str]] = {
     # through the mounts (bench/truth, bench/smallfile; docs/storage.md has the figures).
     "features.cache-invalidation": (
         "on",
-        "bricks notify clients of changes (upcalls); the negative-lookup cache below needs them to learn "
-        "that another node created a name",
+        "bricks notify clients of changes (upcalls): quick-read drops a file's cached bytes when another "
+        "node changes it",
     ),
     "features.cache-invalidation-timeout": ("600", "how long bricks keep sending those notifications to a client"),
     "performance.cache-invalidation": (
@@ -56,11 +56,13 @@ PROFILE: dict[str, tuple[str, str]] = {
     ),
     "network.inode-lru-limit": ("200000", "keep many inodes cached: a Drupal files/ tree has many small files"),
     "performance.nl-cache": (
-        "on",
-        "negative-lookup cache: `file_exists()` of a missing file (PHP does many) is answered by the client; "
-        "invalidated by upcall when another node creates the name",
+        "off",
+        "GlusterFS's default, set explicitly because an earlier profile turned it on: a file moved in from "
+        "another directory (rename across directories: a restore, Drupal's file_move) under a name another "
+        "node had looked up as missing was never seen by that node (20 s and more; the negative entry lives "
+        "for nl-cache-timeout, 600 s then): GlusterFS 10 sends no invalidation to the destination "
+        "(bench/consistency row 'move in from another directory')",
     ),
-    "performance.nl-cache-timeout": ("600", "negative entries live long; upcalls keep them right"),
 }
 
 # Server quorum: glusterd stops its bricks when it loses sight of most peers, so an isolated node stops

@@ -281,8 +281,8 @@ class ResticBackups:
                     journal = swap_in(live, staged, kept)
                     journals.append((live, staged, kept, journal))
                     done.append(f"{choice.area}: snapshot {choice.snapshot.short_id} ({choice.snapshot.time}), "
-                                f"{files} files, {size} bytes; {journal.replaced} replaced, {journal.added} added, "
-                                f"{journal.moved_aside} moved aside")
+                                f"{files} files, {size} bytes; {journal.unchanged} unchanged, {journal.replaced} "
+                                f"replaced, {journal.added} added, {journal.moved_aside} moved aside")
             except BaseException:
                 for live, staged, kept, journal in reversed(journals):  # every area or none
                     rollback(live, staged, kept, journal)

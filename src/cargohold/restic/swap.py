@@ -4,8 +4,12 @@ The area directory itself stays: every running container bind-mounts it, and a b
 the directory's inode, so swapping the directory for another (rename) would leave the instances on
 the old one. Instead, entry by entry inside it:
 
-- a name in both: the live file is hard-linked into the aside directory, then the restored file is
-  renamed over it (rename(2) replaces atomically: a reader gets the old or the new file, never none);
+- a name in both with the same bytes: left as it is (owner and mode set as restored): most of a
+  site is usually unchanged, and an untouched file is never in the way of a request;
+- a name in both that differs: the live file is hard-linked into the aside directory, then the
+  restored file is renamed over it (rename(2) replaces atomically on a local file system; through
+  GlusterFS another web node may see the name missing for a moment, as DHT renames by link and
+  unlink: gluster/glusterfs#3089);
 - a name only in the restore: renamed in;
 - a name only in the live area (written after the snapshot): moved aside;
 - a directory in both: the same, one level down.
@@ -40,6 +44,7 @@ class Journal:
     replaced: int = 0
     added: int = 0
     moved_aside: int = 0
+    unchanged: int = 0
 
 
 @contextlib.contextmanager
@@ -49,6 +54,33 @@ def _dir(name: str, parent: int | None = None) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _same_file(live: int, staged: int, name: str) -> bool:
+    """Same bytes (regular files, no link followed)? Then the live one takes the restored owner/mode."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    a = os.open(name, flags, dir_fd=live)
+    try:
+        b = os.open(name, flags, dir_fd=staged)
+        try:
+            sa, sb = os.fstat(a), os.fstat(b)
+            if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+                return False
+            while True:
+                chunk = os.read(a, 1 << 20)
+                if chunk != os.read(b, 1 << 20):
+                    return False
+                if not chunk:
+                    break
+            if (sa.st_uid, sa.st_gid) != (sb.st_uid, sb.st_gid):
+                os.fchown(a, sb.st_uid, sb.st_gid)
+            if stat.S_IMODE(sa.st_mode) != stat.S_IMODE(sb.st_mode):
+                os.fchmod(a, stat.S_IMODE(sb.st_mode))
+            return True
+        finally:
+            os.close(b)
+    finally:
+        os.close(a)
 
 
 def _kind(fd: int, name: str) -> int | None:
@@ -103,6 +135,9 @@ def _swap_level(live: int, staged: int, aside: _Aside, rel: str, journal: Journa
             os.rename(name, name, src_dir_fd=live, dst_dir_fd=aside.get())
             journal.steps.append(("aside", path))
             journal.moved_aside += 1
+        elif old_kind == stat.S_IFREG and new_kind == stat.S_IFREG and _same_file(live, staged, name):
+            journal.unchanged += 1
+            continue
         elif old_kind is not None:
             os.link(name, name, src_dir_fd=live, dst_dir_fd=aside.get(), follow_symlinks=False)
             os.rename(name, name, src_dir_fd=staged, dst_dir_fd=live)
