@@ -141,8 +141,15 @@ def test_a_missing_repository_fails_loudly_and_status_is_degraded(backed: FleetF
     status = backed.cli("status", "--json", "--no-usage")
     assert status.code == 1
     assert any(r.startswith(f"backup {A}: last backup failed") for r in status.json()["degraded"])
-    # --due picks the failed site (and not the one that is fine)
     shutil.move(tmp_path / "repo-gone", tmp_path / "repo")
+    password = tmp_path / "restic.pass"
+    good = password.read_text()
+    password.write_text("not the password\n")
+    wrong = backed.cli("backup", A)
+    assert wrong.code == 1 and "wrong password" in wrong.err, wrong.err
+    assert "not the password" not in wrong.err + wrong.out
+    password.write_text(good)
+    # --due picks the failed site (and not the one that is fine)
     due = backed.cli("backup", "--due", "--json")
     assert due.code == 0, due.err
     runs = due.json()
