@@ -9,14 +9,14 @@ from typing import Any
 import click
 
 from cargohold import backup as backing
-from cargohold.cli.main import Context, cli, pass_context
+from cargohold.cli.main import Context, FleetGroup, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.cli.status import human_bytes
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.model import parse_time
 
 
-class BackupGroup(click.Group):
+class BackupGroup(FleetGroup):
     """`cargohold backup [DOMAIN...]` backs up; `cargohold backup verify|init|aside ...` are subcommands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
@@ -37,7 +38,30 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _file_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).fleet_file = value
+
+
+class FleetCommand(click.Command):
+    """Every command also takes -f/--file after its name (`cargohold plan -f x.yml`), as kubectl,
+    Kamal and Terraform users type it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        taken = {opt for param in self.params for opt in getattr(param, "opts", [])}
+        names = ["--file"] if "-f" in taken else ["-f", "--file"]  # `logs -f` follows, as docker's does
+        self.params.append(click.Option([*names, "_fleet_file"], default=None, expose_value=False,
+                                        callback=_file_after_command, metavar="FILE",
+                                        help="The fleet file (also accepted before the command)."))
+
+
+class FleetGroup(click.Group):
+    command_class = FleetCommand
+    group_class = type  # subgroups are FleetGroups too
+
+
+@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-f", "--file", "fleet_file", default=DEFAULT_FLEET_FILE, show_default=True,
               envvar="CARGOHOLD_FILE", help="The fleet file.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
