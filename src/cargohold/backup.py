@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from cargohold.backends import Backends, ResticBackups
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.fleet.fields import check_domain
-from cargohold.fleet.schema import Fleet
 from cargohold.model import BackupSpec, RunRecord, is_due
+
+if TYPE_CHECKING:
+    from cargohold.backends import Backends, ResticBackups
+    from cargohold.fleet.schema import Fleet
 
 Report = Callable[[str], None]
 

@@ -6,8 +6,6 @@ import time
 
 import click
 
-from cargohold.apply import apply_plan
-from cargohold.backends import plan_fleet
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.model import ActionKind, Plan
@@ -51,7 +49,10 @@ def render_plan(out: Output, plan: Plan) -> None:
 @pass_context
 def plan_command(ctx: Context, as_json: bool) -> int:
     """Show what apply would change, and why. Changes nothing."""
-    _desired, backends, plan = plan_fleet(ctx.fleet())
+    fleet = ctx.fleet()
+    from cargohold.backends import plan_fleet
+
+    _desired, backends, plan = plan_fleet(fleet)
     backends.close()
     out = Output(as_json)
     if as_json:
@@ -66,7 +67,11 @@ def plan_command(ctx: Context, as_json: bool) -> int:
 @pass_context
 def apply_command(ctx: Context, as_json: bool) -> int:
     """Converge the fleet to the fleet file: run the plan, then check that nothing differs."""
-    desired, backends, plan = plan_fleet(ctx.fleet())
+    fleet = ctx.fleet()
+    from cargohold.apply import apply_plan
+    from cargohold.backends import plan_fleet
+
+    desired, backends, plan = plan_fleet(fleet)
     out = Output(as_json)
     try:
         if not as_json:

@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
-from cargohold.apply import apply_plan
-from cargohold.backends import plan_fleet
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
-from cargohold.deploy import deploy
-from cargohold.fleet import load_fleet
 
 
 @cli.command("deploy")
@@ -25,6 +21,10 @@ def deploy_command(ctx: Context, domain: str, image: str) -> None:
     image goes back into the file and is rolled out again, and deploy exits 1 with a one-line reason.
     """
     out = Output()
+    from cargohold.apply import apply_plan
+    from cargohold.backends import plan_fleet
+    from cargohold.deploy import deploy
+    from cargohold.fleet.load import load_fleet
 
     def converge() -> None:
         desired, backends, plan = plan_fleet(load_fleet(ctx.fleet_file))  # the file as deploy just wrote it

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from cargohold.backends import export_app
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.dev import write_dev_setup
@@ -42,6 +41,8 @@ def dev_command(ctx: Context, domain: str, directory: str | None, engine: str | 
     export = None
     if site.app_root and not no_export and not (target / "application").exists():
         url = engine or os.environ.get("DOCKER_HOST") or fleet.nodes[0].engine
+        from cargohold.backends import export_app
+
         export = export_app(url, site.image, site.app_root)
     files = write_dev_setup(site, target, export, force=force, env_values=env_values)
     out = Output()

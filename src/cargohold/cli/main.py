@@ -1,20 +1,46 @@
-"""The `cargohold` command: a thin layer that parses, calls the core, and renders."""
+"""The `cargohold` command: a thin layer that parses, calls the core, and renders.
+
+It answers at once: a command's module is imported only when that command runs (LAZY below), and
+the engine SDK, the drivers and the fleet schema only when a command needs them, after the fleet
+file has been read (a bad file is reported without loading a driver).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cargohold import __version__
-from cargohold.backends import Backends, connect
 from cargohold.errors import CargoholdError
-from cargohold.fleet import DEFAULT_FLEET_FILE, Fleet, load_fleet
-from cargohold.fleet.desired import desired_state
-from cargohold.model import Desired
+
+if TYPE_CHECKING:
+    from cargohold.backends import Backends
+    from cargohold.fleet import Fleet
+    from cargohold.model import Desired
+
+DEFAULT_FLEET_FILE = "cargohold.yml"
+
+# command -> (module under cargohold.cli, its one-line help for `cargohold --help`)
+LAZY: dict[str, tuple[str, str]] = {
+    "plan": ("converge", "Show what apply would change, and why."),
+    "apply": ("converge", "Converge the fleet to the fleet file: run the plan, then check that nothing differs."),
+    "status": ("status", "Show sites, instances (node, address, health), storage use, and orphans."),
+    "deploy": ("deploy", "Roll out a new image (or --build one) for one site: what CI calls."),
+    "dev": ("dev", "Write a docker-compose setup that runs a site locally as production does."),
+    "init": ("init", "Write a first fleet file, commented, that validates."),
+    "lab": ("lab", "The local lab: engines, storage servers, front doors."),
+    "node": ("node", "Maintenance of one web node."),
+    "site": ("site", "Commands for one site."),
+    "storage": ("storage", "The fleet's storage root."),
+    "backup": ("backup", "Back up each site's storage areas with restic; the restore drill."),
+    "backups": ("backup", "The snapshots of each site (or of DOMAIN): area, id, time, files and size."),
+    "restore": ("backup", "Restore DOMAIN's areas from its snapshots."),
+}
 
 
 @dataclass
@@ -25,14 +51,21 @@ class Context:
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
+            from cargohold.fleet.load import load_fleet
+
             self._fleet = load_fleet(self.fleet_file)
         return self._fleet
 
     def desired(self) -> Desired:
+        from cargohold.fleet.desired import desired_state
+
         return desired_state(self.fleet())
 
     def backends(self) -> Backends:
-        return connect(self.fleet())
+        fleet = self.fleet()
+        from cargohold.backends import connect
+
+        return connect(fleet)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -58,10 +91,30 @@ class FleetCommand(click.Command):
 
 class FleetGroup(click.Group):
     command_class = FleetCommand
-    group_class = type  # subgroups are FleetGroups too
+    group_class: type[click.Group] | type[type] | None = type  # subgroups are FleetGroups too
 
 
-@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(FleetGroup):
+    """The `cargohold` group: its commands' modules are imported when the command is asked for."""
+
+    group_class = FleetGroup
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            importlib.import_module(f"cargohold.cli.{LAZY[cmd_name][0]}")  # registers it on `cli`
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY[name][1] if name not in self.commands else self.commands[name].get_short_help_str(80))
+                for name in self.list_commands(ctx) if not (name in self.commands and self.commands[name].hidden)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-f", "--file", "fleet_file", default=DEFAULT_FLEET_FILE, show_default=True,
               envvar="CARGOHOLD_FILE", help="The fleet file.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
@@ -73,8 +126,6 @@ def cli(ctx: click.Context, fleet_file: str, debug: bool) -> None:
 
 
 def main() -> None:
-    from cargohold.cli import commands  # noqa: F401  (registers the commands on `cli`)
-
     debug = "--debug" in sys.argv[1:]
     try:
         code = cli.main(standalone_mode=False)

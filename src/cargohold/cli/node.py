@@ -6,7 +6,6 @@ import click
 
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
-from cargohold.maintenance import drain_node, undrain_node
 
 
 @cli.group("node")
@@ -25,6 +24,8 @@ def drain(ctx: Context, node: str) -> None:
     """
     fleet = ctx.fleet()
     backends = ctx.backends()
+    from cargohold.maintenance import drain_node
+
     out = Output()
     try:
         placed = drain_node(fleet, backends, node, out.progress)
@@ -40,6 +41,8 @@ def undrain(ctx: Context, node: str) -> None:
     """Let NODE take instances again after maintenance."""
     fleet = ctx.fleet()
     backends = ctx.backends()
+    from cargohold.maintenance import undrain_node
+
     try:
         undrain_node(fleet, backends, node, Output().progress)
     finally:

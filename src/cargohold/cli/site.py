@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from cargohold import purge as purging
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output
 from cargohold.cli.status import human_bytes
@@ -29,6 +28,8 @@ def purge(ctx: Context, domain: str, yes: bool) -> None:
     the file and run apply first).
     """
     backends = ctx.backends()
+    from cargohold import purge as purging
+
     try:
         candidate = purging.purge_candidate(ctx.fleet(), backends, domain)
         out = Output()

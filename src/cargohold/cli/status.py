@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cargohold.cli.main import Context, cli, pass_context
 from cargohold.cli.output import Output, milliseconds
-from cargohold.status import StatusReport, build_status
+
+if TYPE_CHECKING:
+    from cargohold.status import StatusReport
 
 
 def human_bytes(n: int) -> str:
@@ -111,6 +113,8 @@ def status_command(ctx: Context, as_json: bool, no_usage: bool) -> int:
     unhealthy), so monitoring can call it.
     """
     backends = ctx.backends()
+    from cargohold.status import build_status
+
     try:
         report = build_status(ctx.fleet(), ctx.desired(), backends, with_usage=not no_usage)
     finally:

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from cargohold.errors import FleetError
+from cargohold.fleet import yaml12
 from cargohold.fleet.envfile import read_env_file
 from cargohold.fleet.fields import control_character
 from cargohold.fleet.schema import Fleet
@@ -23,6 +21,7 @@ DEFAULT_FLEET_FILE = "cargohold.yml"
 _VAR_RE = re.compile(r"[$](?:[$]|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 
 Loc = tuple[str | int, ...]
+Lines = dict[Loc, int]  # the 1-based line of each key and list item
 
 
 def load_fleet(path: str | Path, environ: Mapping[str, str] | None = None) -> Fleet:
@@ -38,18 +37,18 @@ def load_fleet(path: str | Path, environ: Mapping[str, str] | None = None) -> Fl
 
 
 def parse_fleet(text: str, name: str, environ: Mapping[str, str]) -> Fleet:
-    tree = _parse_yaml(text, name)
-    if not isinstance(tree, CommentedMap):
+    tree, lines = yaml12.load(text, name)
+    if not isinstance(tree, dict):
         raise FleetError(f"{name}: the fleet file must be a mapping (fleet:, storage:, nodes:, sites:)")
-    data = _expand(tree, (), name, tree, environ)
+    data = _expand(tree, (), name, lines, environ)
     try:
         fleet = Fleet.model_validate(data)
     except ValidationError as exc:
-        raise FleetError("\n".join(_describe_all(exc, name, tree))) from None
-    return _with_env_files(fleet, name, tree)
+        raise FleetError("\n".join(_describe_all(exc, name, lines))) from None
+    return _with_env_files(fleet, name, lines)
 
 
-def _with_env_files(fleet: Fleet, name: str, tree: CommentedMap) -> Fleet:
+def _with_env_files(fleet: Fleet, name: str, tree: Lines) -> Fleet:
     """Each site's env_file read into its env (the fleet file's own env wins on a name in both)."""
     sites = []
     for i, site in enumerate(fleet.sites):
@@ -65,31 +64,15 @@ def _with_env_files(fleet: Fleet, name: str, tree: CommentedMap) -> Fleet:
     return fleet.model_copy(update={"sites": sites}) if sites != list(fleet.sites) else fleet
 
 
-def _parse_yaml(text: str, name: str) -> Any:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        return yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "duplicate key" in str(exc):
-            problem = f"duplicate key: {str(exc).split('found duplicate key')[-1].split(chr(10))[0].strip()}"
-        raise FleetError(f"{where}: YAML error: {problem}") from None
-    except YAMLError as exc:
-        raise FleetError(f"{name}: YAML error: {exc}") from None
-
-
-def _expand(node: Any, loc: Loc, name: str, tree: CommentedMap, environ: Mapping[str, str]) -> Any:
-    """Turn ruamel's tree into plain dicts/lists, expanding ${VAR} and ${VAR:-default} in strings."""
-    if isinstance(node, CommentedMap):
+def _expand(node: Any, loc: Loc, name: str, tree: Lines, environ: Mapping[str, str]) -> Any:
+    """The document with ${VAR} and ${VAR:-default} expanded in strings; no control character anywhere."""
+    if isinstance(node, dict):
         for key in node:
             if isinstance(key, str) and control_character(key):
                 raise FleetError(f"{_where(name, tree, loc)}: {_dotted((*loc, key))}: the key contains a control "
                                  f"character ({control_character(key)})")
         return {key: _expand(value, (*loc, key), name, tree, environ) for key, value in node.items()}
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, list):
         return [_expand(value, (*loc, i), name, tree, environ) for i, value in enumerate(node)]
     if isinstance(node, str):
 
@@ -113,7 +96,7 @@ def _expand(node: Any, loc: Loc, name: str, tree: CommentedMap, environ: Mapping
     return node
 
 
-def _describe_all(exc: ValidationError, name: str, tree: CommentedMap) -> list[str]:
+def _describe_all(exc: ValidationError, name: str, tree: Lines) -> list[str]:
     """One line per field; the alternatives of a union (str | int) are folded into one line."""
     by_loc: dict[Loc, list[str]] = {}
     for err in exc.errors():
@@ -160,20 +143,10 @@ def _dotted(loc: Loc) -> str:
     return out
 
 
-def _where(name: str, tree: CommentedMap, loc: Loc) -> str:
-    """file:line of the deepest node of loc that exists in the YAML tree."""
-    line: int | None = None
-    node: Any = tree
-    for part in loc:
-        try:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (KeyError, IndexError, TypeError, AttributeError):
-            break
-    return f"{name}:{line}" if line is not None else name
+def _where(name: str, lines: Lines, loc: Loc) -> str:
+    """file:line of the deepest part of loc that is in the file."""
+    for end in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return f"{name}:{line}"
+    return name
