@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 from cargohold.backends import Backends, observe
 from cargohold.errors import ApplyFailed, CargoholdError, RuntimeFailure, StorageError
-from cargohold.model import Desired, Plan
+from cargohold.model import Action, Desired, Plan
 from cargohold.plan import plan as make_plan
 from cargohold.seam import Context, Driver, Pending, PendingFailed, Report
 
@@ -17,6 +22,41 @@ def owners(plan: Plan, backends: Backends) -> dict[type, Driver]:
         if type(action.op) not in by_type:
             raise ApplyFailed(f"{action.target}: no driver of this fleet executes {type(action.op).__name__}")
     return by_type
+
+
+def concurrent_run(actions: Sequence[Action], start: int, owner: dict[type, Driver]) -> list[Action]:
+    """The actions from `start` that may run at once: consecutive operations of one driver that it
+    lists as concurrent, none ordered after another of them (a rolling replacement never is)."""
+    first = actions[start]
+    driver = owner[type(first.op)]
+    if type(first.op) not in driver.concurrent:
+        return [first]
+    batch = [first]
+    for action in actions[start + 1:]:
+        if owner[type(action.op)] is not driver or type(action.op) not in driver.concurrent:
+            break
+        if any(dep in {a.target for a in batch} for dep in action.after):
+            break
+        batch.append(action)
+    return batch
+
+
+def run_together(batch: Sequence[Action], done: int, run_one: Callable[[Action, int], None]) -> None:
+    """Run `batch` with at most one action per core on each node at a time; every one of them ends
+    (succeeds or fails) before the first failure is raised."""
+    per_node = max(1, os.cpu_count() or 1)
+    slots: dict[str | None, threading.Semaphore] = {a.node: threading.Semaphore(per_node) for a in batch}
+
+    def bounded(action: Action) -> None:
+        with slots[action.node]:
+            run_one(action, done)
+
+    with ThreadPoolExecutor(max_workers=min(len(batch), per_node * len(slots))) as pool:
+        futures = [pool.submit(bounded, action) for action in batch]
+        errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
 
 
 def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> None:
@@ -48,12 +88,14 @@ def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report 
         finished.update(pending)
         pending.clear()
 
-    for done, action in enumerate(plan.actions):
+    def check_order(action: Action, done: int) -> None:
         if any(dep in pending for dep in action.after):
             wait_pending(done - 1)
         missing = [dep for dep in action.after if dep in planned and dep not in finished]
         if missing:  # plan() orders actions after their dependencies; this guards against a bad plan
             raise ApplyFailed(f"{action.target}: runs before {', '.join(missing)}")
+
+    def run_one(action: Action, done: int) -> None:
         report(f"{action.kind} {action.target}: {action.reason}")
         driver = owner[type(action.op)]
         try:
@@ -64,6 +106,17 @@ def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report 
             pending[action.target] = (driver, started)
         else:
             finished.add(action.target)
+
+    done = 0
+    while done < len(plan.actions):
+        batch = concurrent_run(plan.actions, done, owner)
+        for action in batch:
+            check_order(action, done)
+        if len(batch) == 1:
+            run_one(batch[0], done)
+        else:
+            run_together(batch, done, run_one)
+        done += len(batch)
     wait_pending(len(plan.actions) - 1)
 
     remaining = make_plan(desired, observe(desired, backends))

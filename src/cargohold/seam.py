@@ -9,7 +9,7 @@ acts (the storage guard, the front doors' traffic) comes through the Context app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +88,9 @@ class Driver(Protocol):
     name: str  # for messages: "docker", "swarm", "local", "glusterfs", "haproxy"
     ops: tuple[type, ...]  # the operation types (model.actions) this driver executes
     fills: tuple[str, ...]  # the fields of Observed its observe() fills in (and no other)
+    # Operation types of which apply may run several at once (bounded per node), when nothing orders
+    # them: the docker driver's starts of missing instances (a first apply of many sites).
+    concurrent: tuple[type, ...]
 
     def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
         """`observed` with this driver's part filled in. `detail`: also what only status shows
@@ -114,6 +117,9 @@ class StorageDriver(Driver, Protocol):
 
     def usage(self, relpath: str) -> Usage | None: ...
 
+    def area_path(self, relpath: str) -> str | None:
+        """Where this machine reads a site area (`logs/<domain>`): a directory reached without a link."""
+
     def init_root(self, fleet: str, force: bool = False) -> str: ...
 
     def site_dirs(self, domain: str) -> list[str]: ...
@@ -124,7 +130,26 @@ class StorageDriver(Driver, Protocol):
         """Restart every storage server, one at a time; returns what was done."""
 
 
+class LogStream(Protocol):
+    """One instance's stdout and stderr, read through its node's engine."""
+
+    id: str  # the container's id
+    node: str
+    instance: str
+
+    def lines(self, since: float | None, follow: bool) -> Iterator[tuple[float, str]]:
+        """(unix time, text) of each line, oldest first; with `follow`, then each new one as it comes."""
+
+
 class RuntimeDriver(Driver, Protocol):
+    def build(self, node: str, context: str, ref: str, progress: Report) -> str:
+        """Build `context`'s Dockerfile on `node`'s engine as `ref`; the image id."""
+
+    def push(self, node: str, repository: str, tag: str, progress: Report) -> None: ...
+
+    def log_streams(self, fleet: str, site: str) -> list[LogStream]:
+        """Every instance of the site on every node (stopped ones too, while their container exists)."""
+
     def site_left(self, observed: Observed, domain: str) -> str:
         """What still runs of a site ("" when nothing): `site purge` refuses while something does."""
 

@@ -70,3 +70,17 @@ def test_init_template_validates_and_refuses_hostile_values():
             parse_node(bad)
     with pytest.raises(ValueError):
         fleet_template("main", 'a"b.example.com', "x:1", [("web1", "unix:///x")], "/storage")
+
+
+def test_log_line_times_and_since():
+    from cargohold.model import line_time, parse_since
+
+    assert line_time("2026-12-05T06:53:26.500000000Z hello") == 1796453606.5
+    assert line_time("10.0.0.1 - [05/Dec/2026:06:53:26 +0100] \"GET / HTTP/1.1\"") == 1796453606 - 3600
+    assert line_time("127.0.0.1 [05/Dec/2026:06:53:26.250] site=a server=i1 200") == 1796453606.25
+    assert line_time("no time here") is None
+    assert parse_since("10m", 1000.0) == 400.0
+    assert parse_since("2026-12-05T06:53:26Z", 0) == 1796453606
+    for bad in ("10 minutes", "-1m", "yesterday", "10m\n"):
+        with pytest.raises(ValueError):
+            parse_since(bad, 0)

@@ -12,15 +12,39 @@ from cargohold.cli.output import Output
 
 @cli.command("deploy")
 @click.argument("domain")
-@click.argument("image")
+@click.argument("image", required=False)
+@click.option("--build", "build_dir", type=click.Path(file_okay=False), default=None,
+              help="Build the image from this directory's Dockerfile first (pushed when it names a registry).")
+@click.option("--tag", default=None, help="With --build: the tag (default: the directory's git commit).")
 @pass_context
-def deploy_command(ctx: Context, domain: str, image: str) -> None:
+def deploy_command(ctx: Context, domain: str, image: str | None, build_dir: str | None, tag: str | None) -> None:
     """Roll IMAGE out to DOMAIN: set it in the fleet file (comments and layout kept) and apply.
 
+    With --build DIR instead of IMAGE: build the site's image from DIR (as `cargohold build`), push
+    it when the site's image names a registry, then roll it out: the one line a CI job needs.
     Exits 0 only when the new version is healthy on every instance. If it is not, the previous
     image goes back into the file and is rolled out again, and deploy exits 1 with a one-line reason.
     """
+    from cargohold.errors import UsageError
+
+    if (image is None) == (build_dir is None):
+        raise UsageError("give IMAGE or --build DIR (not both)")
+    if tag is not None and build_dir is None:
+        raise UsageError("--tag goes with --build")
     out = Output()
+    if build_dir is not None:
+        from cargohold.build import build_site, names_registry
+
+        fleet = ctx.fleet()
+        site = next((s for s in fleet.sites if s.domain == domain), None)
+        if site is None:
+            raise UsageError(f"{domain} is not a site of the fleet file")
+        backends = ctx.backends()
+        try:
+            image = build_site(fleet, backends, domain, build_dir, tag, names_registry(site.image), None,
+                               out.progress)
+        finally:
+            backends.close()
     from cargohold.apply import apply_plan
     from cargohold.backends import plan_fleet
     from cargohold.deploy import deploy
@@ -33,5 +57,6 @@ def deploy_command(ctx: Context, domain: str, image: str) -> None:
         finally:
             backends.close()
 
+    assert image is not None
     edit = deploy(Path(ctx.fleet_file), domain, image, converge)
     out.line(f"deployed {image} to {domain} (was {edit.old_image}): healthy on every instance")

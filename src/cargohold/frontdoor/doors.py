@@ -20,6 +20,7 @@ class FrontDoors:
     name = "haproxy"
     ops: tuple[type, ...] = (SyncFrontDoor,)
     fills: tuple[str, ...] = ("frontdoors",)
+    concurrent: tuple[type, ...] = ()
 
     def __init__(self, specs: tuple[FrontDoorSpec, ...]) -> None:
         self.specs = {s.node: s for s in specs}

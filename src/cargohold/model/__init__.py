@@ -3,5 +3,6 @@
 
 from cargohold.model.actions import *  # noqa: F403
 from cargohold.model.backup import *  # noqa: F403
+from cargohold.model.logs import *  # noqa: F403
 from cargohold.model.observed import *  # noqa: F403
 from cargohold.model.spec import *  # noqa: F403

@@ -12,6 +12,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,15 +107,17 @@ def restore_area(restic: Restic, snapshot: Snapshot, into: str) -> tuple[int, in
         raise RuntimeFailure(f"snapshot {snapshot.short_id} holds {len(snapshot.paths)} paths, not one area")
     holder = f"{into}.restic"
     shutil.rmtree(holder, ignore_errors=True)
-    try:
-        restic.restore(snapshot.id, holder)
-        inner = os.path.join(holder, snapshot.paths[0].lstrip("/"))
-        if os.path.islink(inner) or not os.path.isdir(inner):
-            raise RuntimeFailure(f"snapshot {snapshot.short_id}: {snapshot.paths[0]} is not a directory in it")
-        os.rename(inner, into)
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
-    return check_against(into, restic.ls(snapshot.id), snapshot.paths[0])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listing = pool.submit(restic.ls, snapshot.id)  # read at the same time as the restore writes
+        try:
+            restic.restore(snapshot.id, holder)
+            inner = os.path.join(holder, snapshot.paths[0].lstrip("/"))
+            if os.path.islink(inner) or not os.path.isdir(inner):
+                raise RuntimeFailure(f"snapshot {snapshot.short_id}: {snapshot.paths[0]} is not a directory in it")
+            os.rename(inner, into)
+        finally:
+            shutil.rmtree(holder, ignore_errors=True)
+        return check_against(into, listing.result(), snapshot.paths[0])
 
 
 class ResticBackups:

@@ -3,14 +3,15 @@ runs. Shared by the docker and swarm drivers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import docker
 import docker.errors
 import docker.tls
 
 from cargohold.errors import RuntimeFailure
-from cargohold.model import TLSFiles
+from cargohold.model import TLSFiles, line_time
 
 TLS_API_VERSION = "1.41"  # Docker 20.10 (Debian 12); newer engines still speak it
 LABEL_FLEET = "cargohold.fleet"
@@ -64,3 +65,104 @@ class Engines:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+
+
+class ContainerLog:
+    """One container's stdout and stderr through its node's Engine API (a LogStream of the seam)."""
+
+    def __init__(self, engines: Engines, node: str, instance: str, container_id: str) -> None:
+        self.engines, self.node, self.instance, self.id = engines, node, instance, container_id
+
+    def lines(self, since: float | None, follow: bool) -> Iterator[tuple[float, str]]:
+        # A client of its own: a follow holds its connection for as long as it runs.
+        client = self.engines.new_client(self.node, timeout=86400.0 if follow else float(self.engines.timeout))
+        try:
+            options: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True, "stream": True,
+                                       "follow": follow}
+            if since is not None:
+                options["since"] = int(since)
+            try:
+                chunks = client.api.logs(self.id, **options)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.DockerException as exc:
+                raise RuntimeFailure(f"node {self.node}: logs of {self.id[:12]}: {short(exc)}") from None
+            pending = b""
+            for chunk in chunks:
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    yield _stamped(raw.decode(errors="replace"))
+            if pending:
+                yield _stamped(pending.decode(errors="replace"))
+        finally:
+            client.close()
+
+
+def _stamped(line: str) -> tuple[float, str]:
+    """The engine's timestamp (--timestamps: RFC 3339 with nanoseconds, then a space) and the text."""
+    stamp, _, text = line.partition(" ")
+    return (line_time(stamp) or 0.0), text
+
+
+def container_logs(engines: Engines, labels: list[str], slot_of: Callable[[Mapping[str, str]], str]
+                   ) -> list[ContainerLog]:
+    """The containers carrying all of `labels` on every node's engine (nodes sharing one engine: once)."""
+    found, seen = [], set()
+    for node, url in engines.engines.items():
+        if url in seen:
+            continue
+        seen.add(url)
+        try:
+            rows = engines.client(node).api.containers(all=True, filters={"label": labels})
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"node {node}: listing containers failed: {short(exc)}") from None
+        for row in rows:
+            row_labels = row.get("Labels") or {}
+            found.append(ContainerLog(engines, row_labels.get(LABEL_NODE, node), slot_of(row_labels), row["Id"]))
+    return found
+
+
+def build_image(engines: Engines, node: str, context: str, ref: str, progress: Callable[[str], None]) -> str:
+    """Build `context`'s Dockerfile on the node's engine (the context streamed by the SDK), tagged
+    `ref`; the image id. A failing step raises with the step and the engine's message."""
+    client = engines.new_client(node, timeout=3600.0)
+    step, image_id = "before the first step", ""
+    try:
+        try:
+            stream = client.api.build(path=context, tag=ref, rm=True, forcerm=True, pull=False, decode=True)
+            for chunk in stream:
+                text = str(chunk.get("stream", "")).rstrip("\n")
+                if text.startswith("Step "):
+                    step = text
+                if text.strip():
+                    progress(f"{node}: {text.strip()}")
+                if "error" in chunk:
+                    message = str(chunk.get("error", "")).strip().replace("\n", " ")
+                    raise RuntimeFailure(f"node {node}: build failed at {step}: {message}")
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = str(aux["ID"])
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"node {node}: build failed at {step}: {short(exc)}") from None
+        if not image_id:
+            image_id = str(client.api.inspect_image(ref)["Id"])
+        return image_id
+    finally:
+        client.close()
+
+
+def push_image(engines: Engines, node: str, repository: str, tag: str, progress: Callable[[str], None]) -> None:
+    client = engines.new_client(node, timeout=3600.0)
+    try:
+        try:
+            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    message = str(chunk.get("error", "")).strip().replace("\n", " ")
+                    raise RuntimeFailure(f"node {node}: push of {repository}:{tag} refused: {message}")
+                if chunk.get("status") in ("Pushed", "Layer already exists") or "digest" in str(chunk.get("status")):
+                    progress(f"{node}: {chunk.get('status')} {chunk.get('id', '')}".rstrip())
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"node {node}: push of {repository}:{tag} failed: {short(exc)}") from None
+    finally:
+        client.close()

@@ -16,6 +16,7 @@ class LocalDriver:
     name = "local"
     ops: tuple[type, ...] = (EnsureDir,)
     fills: tuple[str, ...] = ("storage", "nodes", "dirs")
+    concurrent: tuple[type, ...] = ()
 
     def __init__(self, desired: Desired) -> None:
         self.desired = desired
@@ -52,6 +53,9 @@ class LocalDriver:
 
     def usage(self, relpath: str) -> Usage | None:
         return self.tree.usage(relpath)
+
+    def area_path(self, relpath: str) -> str | None:
+        return self.tree.area_path(relpath)
 
     def init_root(self, fleet: str, force: bool = False) -> str:
         return self.tree.init_root(fleet, force)

@@ -119,6 +119,18 @@ class StorageTree:
     def _write_record(self, record: dict[str, list[str]]) -> None:
         atomic_write(self.root, AREAS_FILE, json.dumps(record, indent=1, sort_keys=True).encode(), 0o644)
 
+    def area_path(self, relpath: str) -> str | None:
+        """root/relpath when it is a directory reached without a link; None when it does not exist."""
+        try:
+            st = lstat_below(self.root, relpath)
+        except UnsafePath as exc:
+            raise StorageError(f"{relpath}: {exc}") from None
+        if st is None:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"{self.root}/{relpath} is not a directory (a link is never followed)")
+        return os.path.join(self.root, relpath)
+
     def usage(self, relpath: str) -> Usage | None:
         try:
             if lstat_below(self.root, relpath) is None:

@@ -122,8 +122,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+        line = f"{self.client_address[0]} - [{stamp}] {fmt % args} instance={INSTANCE}\n"
+        # Also on stdout, as containers do (the engine keeps it: `cargohold logs` reads it from there).
+        sys.stdout.write(line)
+        sys.stdout.flush()
         try:
-            LOG_LINES.put_nowait(f"{self.client_address[0]} - [{stamp}] {fmt % args} instance={INSTANCE}\n")
+            LOG_LINES.put_nowait(line)
         except queue.Full:
             sys.stderr.write("access log behind: line dropped\n")
 

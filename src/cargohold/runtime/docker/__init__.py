@@ -18,8 +18,16 @@ from cargohold.model import (
     server_name,
 )
 from cargohold.runtime.docker.containers import DockerRuntime
-from cargohold.runtime.engines import LABEL_FLEET, Engines
-from cargohold.seam import Context, Pending, Report, Traffic
+from cargohold.runtime.engines import (
+    LABEL_FLEET,
+    LABEL_SITE,
+    LABEL_SLOT,
+    Engines,
+    build_image,
+    container_logs,
+    push_image,
+)
+from cargohold.seam import Context, LogStream, Pending, Report, Traffic
 from cargohold.wait import Timeout, wait_until
 
 __all__ = ["LABEL_FLEET", "DockerDriver", "DockerRuntime"]
@@ -31,6 +39,7 @@ class DockerDriver:
     name = "docker"
     ops: tuple[type, ...] = (StartInstance, ReplaceInstance, RemoveInstance)
     fills: tuple[str, ...] = ("instances",)
+    concurrent: tuple[type, ...] = (StartInstance,)
 
     def __init__(self, engines: Engines) -> None:
         self.runtime = DockerRuntime(engines)
@@ -103,6 +112,16 @@ class DockerDriver:
             ctx.report(f"warning: no other healthy instance of {spec.site}; replacing {spec.target} anyway")
 
     # -- what other commands ask of the runtime ---------------------------------------------
+
+    def build(self, node: str, context: str, ref: str, progress: Report) -> str:
+        return build_image(self.runtime.engines, node, context, ref, progress)
+
+    def push(self, node: str, repository: str, tag: str, progress: Report) -> None:
+        push_image(self.runtime.engines, node, repository, tag, progress)
+
+    def log_streams(self, fleet: str, site: str) -> list[LogStream]:
+        return list(container_logs(self.runtime.engines, [f"{LABEL_FLEET}={fleet}", f"{LABEL_SITE}={site}"],
+                                   lambda labels: labels.get(LABEL_SLOT, "")))
 
     def site_left(self, observed: Observed, domain: str) -> str:
         running = [i for i in observed.instances if i.site == domain]

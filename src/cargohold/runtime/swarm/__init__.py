@@ -4,7 +4,7 @@ cargohold keeps the swarm itself, its nodes' labels (the storage guard) and the 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -20,9 +20,9 @@ from cargohold.model import (
     SetNodeLabels,
     UpdateService,
 )
-from cargohold.runtime.engines import Engines
-from cargohold.runtime.swarm.services import Rollout, RolloutFailed, SwarmRuntime
-from cargohold.seam import Context, NoTraffic, Pending, PendingFailed, Report, Traffic
+from cargohold.runtime.engines import Engines, build_image, container_logs, push_image
+from cargohold.runtime.swarm.services import Rollout, RolloutFailed, SwarmRuntime, service_name
+from cargohold.seam import Context, LogStream, NoTraffic, Pending, PendingFailed, Report, Traffic
 
 __all__ = ["Rollout", "RolloutFailed", "SwarmDriver", "SwarmRuntime"]
 
@@ -33,6 +33,7 @@ class SwarmDriver:
     name = "swarm"
     ops: tuple[type, ...] = (InitSwarm, JoinSwarm, SetNodeLabels, CreateService, UpdateService, RemoveService)
     fills: tuple[str, ...] = ("swarm", "instances")
+    concurrent: tuple[type, ...] = ()
 
     def __init__(self, desired: Desired, engines: Engines) -> None:
         assert desired.swarm is not None
@@ -107,6 +108,22 @@ class SwarmDriver:
                 ctx.traffic.release_update(rollout.spec.site)
 
     # -- what other commands ask of the runtime ---------------------------------------------
+
+    def build(self, node: str, context: str, ref: str, progress: Report) -> str:
+        return build_image(self.swarm.engines, node, context, ref, progress)
+
+    def push(self, node: str, repository: str, tag: str, progress: Report) -> None:
+        push_image(self.swarm.engines, node, repository, tag, progress)
+
+    def log_streams(self, fleet: str, site: str) -> list[LogStream]:
+        """The service's task containers, read on each node's own engine (the manager's `service logs`
+        would relay every node's lines through one engine)."""
+        def slot(labels: Mapping[str, str]) -> str:  # task name: <service>.<slot>.<task id>
+            parts = labels.get("com.docker.swarm.task.name", "").split(".")
+            return parts[-2] if len(parts) >= 3 else ""
+
+        return list(container_logs(self.swarm.engines,
+                                   [f"com.docker.swarm.service.name={service_name(fleet, site)}"], slot))
 
     def site_left(self, observed: Observed, domain: str) -> str:
         return "a Swarm service" if observed.swarm is not None and observed.swarm.service(domain) else ""

@@ -20,6 +20,7 @@ class GlusterDriver:
     name = "glusterfs"
     ops: tuple[type, ...] = (EnsureDir, *get_args(GlusterOp))
     fills: tuple[str, ...] = ("storage", "nodes", "dirs", "cluster")
+    concurrent: tuple[type, ...] = ()
 
     def __init__(self, desired: Desired) -> None:
         assert desired.cluster is not None
@@ -66,6 +67,9 @@ class GlusterDriver:
 
     def usage(self, relpath: str) -> Usage | None:
         return self.storage.usage(relpath)
+
+    def area_path(self, relpath: str) -> str | None:
+        return self.storage.area_path(relpath)
 
     def init_root(self, fleet: str, force: bool = False) -> str:
         return self.storage.init_root(fleet, force)

@@ -336,6 +336,9 @@ class GlusterStorage:
         except StorageError:
             return None
 
+    def area_path(self, relpath: str) -> str | None:
+        return self._local().area_path(relpath)
+
     def init_root(self, fleet: str, force: bool = False) -> str:
         return self._local().init_root(fleet, force)
 
