@@ -1,7 +1,8 @@
 """bench/backup: cargohold's backups vs bare restic on the same directories of the GlusterFS lab.
 
 10 sites, 20,000 small files (1-64 KiB) in all, written through web1's mount of cargohold's volume.
-In one run, each side into a repository of its own (same restic, same password, same cache place):
+In one run, each side into a repository of its own (same restic, same password, same cache place),
+a fresh pair each round, the order alternating (whoever reads second finds warmer caches):
 - full backup: `cargohold backup` (whole process: one snapshot per site and area, then retention)
   vs bare `restic backup` of each of the same 20 directories; and vs bare backup + `forget --prune`;
 - incremental after 1% of the files rewritten: the same pair again;
@@ -9,7 +10,7 @@ In one run, each side into a repository of its own (same restic, same password, 
   (3 rounds, alternating which goes first; medians);
 - the restore drill (`cargohold backup verify`): seconds per site.
 
-Run: scripts/setup && .venv/bin/python bench/backup.py [--files 20000] [--sites 10]
+Run: scripts/setup && .venv/bin/python bench/backup.py [--files 20000] [--sites 10] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--sites", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     cluster = BenchCluster()
     cluster.up()
@@ -87,32 +89,37 @@ def main() -> None:
             (root / "logs" / domain / "access.log").write_bytes(os.urandom(256 * 1024))
             del i
         written = time.perf_counter() - start
-        bare_repo = home / "repo-bare"
-        restic = ["restic", "--repo", str(bare_repo), "--password-file", str(password),
-                  "--cache-dir", str(home / "restic-cache")]
-        subprocess.run([*restic, "init"], check=True, capture_output=True, timeout=60)
-        subprocess.run([CLI, "-f", str(fleet), "backup", "init"], check=True, capture_output=True, timeout=60)
-
-        def bare_backup() -> float:
-            return sum(timed([*restic, "backup", "--host", "bench", "--tag", f"area={a.parent.name}", str(a)])
-                       for a in areas)
-
-        def bare_forget() -> float:
-            return timed([*restic, "forget", "--group-by", "host,paths", "--keep-daily", "7", "--prune"])
-
-        # Both sides read warm: every file once through the mount first (the first reader would pay
-        # the cold lookups for the other).
+        cache = str(home / "restic-cache")
         subprocess.run(["tar", "-C", str(root), "-cf", "/dev/null", "files", "logs"], check=True, timeout=3600)
-        figures: dict[str, float] = {}
-        figures["full_bare"] = bare_backup()
-        figures["full_bare_forget"] = bare_forget()
-        figures["full_cargohold"] = timed([CLI, "-f", str(fleet), "backup"])
-        changed = rng.sample(sorted(p for p in (root / "files").rglob("*.png")), args.files // 100)
-        for p in changed:
-            p.write_bytes(os.urandom(rng.randint(1, 64) * 1024))
-        figures["incr_cargohold"] = timed([CLI, "-f", str(fleet), "backup"])
-        figures["incr_bare"] = bare_backup()
-        figures["incr_bare_forget"] = bare_forget()
+        runs: dict[str, list[float]] = {k: [] for k in ("full_bare", "full_bare_forget", "full_cargohold",
+                                                        "incr_bare", "incr_bare_forget", "incr_cargohold")}
+        restic: list[str] = []
+        for rnd in range(args.rounds):  # a fresh pair of repositories each round; the order alternates
+            bare_repo = home / f"repo-bare-{rnd}"
+            restic = ["restic", "--repo", str(bare_repo), "--password-file", str(password), "--cache-dir", cache]
+            subprocess.run([*restic, "init"], check=True, capture_output=True, timeout=60)
+            data["backup"]["repository"] = str(home / f"repo-cargohold-{rnd}")
+            fleet.write_text(json.dumps(data))
+            subprocess.run([CLI, "-f", str(fleet), "backup", "init"], check=True, capture_output=True, timeout=60)
+
+            def bare(kind: str, restic: list[str] = restic) -> None:
+                runs[f"{kind}_bare"].append(sum(
+                    timed([*restic, "backup", "--host", "bench", "--tag", f"area={a.parent.name}", str(a)])
+                    for a in areas))
+                runs[f"{kind}_bare_forget"].append(
+                    timed([*restic, "forget", "--group-by", "host,paths", "--keep-daily", "7", "--prune"]))
+
+            def ours(kind: str) -> None:
+                runs[f"{kind}_cargohold"].append(timed([CLI, "-f", str(fleet), "backup"]))
+
+            first, second = (bare, ours) if rnd % 2 == 0 else (ours, bare)
+            first("full")
+            second("full")
+            for p in rng.sample(sorted(p for p in (root / "files").rglob("*.png")), args.files // 100):
+                p.write_bytes(os.urandom(rng.randint(1, 64) * 1024))
+            second("incr")
+            first("incr")
+        figures: dict[str, float] = {k: statistics.median(v) for k, v in runs.items()}
         target = home / "restore-target"
         snaps = json.loads(subprocess.run([*restic, "snapshots", "--json", "--path", str(root / "files" / domains[0])],
                                           check=True, capture_output=True, timeout=60).stdout)
@@ -132,6 +139,7 @@ def main() -> None:
         result = {
             "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.platform()}",
             "files": args.files, "sites": args.sites, "write_s": round(written, 1),
+            "rounds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
             **{k: round(v, 2) for k, v in figures.items()},
             "ratio_full": round(figures["full_cargohold"] / figures["full_bare"], 3),
             "ratio_full_with_retention": round(figures["full_cargohold"]

@@ -12,7 +12,6 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,7 +49,7 @@ class Choice:
     """One area's snapshot picked for a restore."""
 
     relpath: str  # files/www.example.com
-    snapshot: Snapshot
+    snapshot: Snapshot | None  # None: the newest of the area (restic resolves it)
 
     @property
     def area(self) -> str:
@@ -100,24 +99,43 @@ def check_against(directory: str, nodes: Sequence[Node], below: str) -> tuple[in
     return len(files), sum(size for _, size in files)
 
 
-def restore_area(restic: Restic, snapshot: Snapshot, into: str) -> tuple[int, int]:
-    """The snapshot's area content as directory `into` (which must not exist), every byte read back
-    against the repository (--verify), then names, types and sizes checked against `restic ls`."""
-    if len(snapshot.paths) != 1:
-        raise RuntimeFailure(f"snapshot {snapshot.short_id} holds {len(snapshot.paths)} paths, not one area")
+@dataclass(frozen=True)
+class AreaRestore:
+    snapshot: str  # short id
+    time: str
+    files: int
+    bytes: int
+
+    def describe(self, area: str) -> str:
+        return f"{area}: snapshot {self.snapshot} ({self.time}), {self.files} files, {self.bytes} bytes"
+
+
+def restore_area(restic: Restic, choice: Choice, tags: Sequence[str], into: str,
+                 thorough: bool = False) -> AreaRestore:
+    """The chosen snapshot's area content (the newest with `tags` when none is chosen) as directory
+    `into`, which must not exist: every byte read back against the repository (--verify) and the
+    restored files counted against restic's own count; `thorough` (the drill) also compares every
+    name, type and size with `restic ls` of the snapshot."""
     holder = f"{into}.restic"
     shutil.rmtree(holder, ignore_errors=True)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        listing = pool.submit(restic.ls, snapshot.id)  # read at the same time as the restore writes
-        try:
-            restic.restore(snapshot.id, holder)
-            inner = os.path.join(holder, snapshot.paths[0].lstrip("/"))
-            if os.path.islink(inner) or not os.path.isdir(inner):
-                raise RuntimeFailure(f"snapshot {snapshot.short_id}: {snapshot.paths[0]} is not a directory in it")
-            os.rename(inner, into)
-        finally:
-            shutil.rmtree(holder, ignore_errors=True)
-        return check_against(into, listing.result(), snapshot.paths[0])
+    try:
+        restored = restic.restore(choice.snapshot.id if choice.snapshot else None, holder, tags)
+        inner = os.path.join(holder, restored.path.lstrip("/"))
+        if " " in restored.path and not os.path.isdir(inner):
+            raise RuntimeFailure(f"snapshot {restored.snapshot} holds several paths ({restored.path}), not one area")
+        if os.path.islink(inner) or not os.path.isdir(inner):
+            raise RuntimeFailure(f"snapshot {restored.snapshot}: {restored.path} is not a directory in it")
+        os.rename(inner, into)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
+    if thorough:
+        files, size = check_against(into, restic.ls(restored.snapshot), restored.path)
+    else:
+        found = [v for v in tree_of(into).values() if v[0] == "file"]
+        files, size = len(found), sum(s for _, s in found)
+        if files != restored.verified:
+            raise RuntimeFailure(f"restored {into}: {files} files, restic verified {restored.verified}")
+    return AreaRestore(restored.snapshot, restored.time, files, size)
 
 
 class ResticBackups:
@@ -217,6 +235,9 @@ class ResticBackups:
         areas = {relpath.split("/", 1)[0]: relpath for relpath in spec.areas}
         if area is not None and area not in areas:
             raise UsageError(f"--area {area!r}: {spec.domain} has the areas {', '.join(areas)}")
+        names = [area] if area else [a for a in areas if not (live and a == "logs")]
+        if snapshot is None and at is None:  # the newest of each: restic picks it by the area's tags
+            return [Choice(areas[name], None) for name in names]
         snaps = self.snapshots(spec)
         if snapshot is not None:
             check_snapshot_id(snapshot.lower())
@@ -229,7 +250,7 @@ class ResticBackups:
                 raise UsageError(f"--snapshot {snapshot} is of area {chosen_area!r}, not one to restore here")
             return [Choice(areas[chosen_area], found[0])]
         choices = []
-        for name in [area] if area else [a for a in areas if not (live and a == "logs")]:
+        for name in names:
             of_area = [s for s in snaps if s.tag("area") == name]
             if at is not None:
                 before = [s for s in of_area if datetime.fromisoformat(s.time) <= at]
@@ -251,12 +272,12 @@ class ResticBackups:
             into = os.path.join(target, choice.area)
             if os.path.lexists(into):
                 raise UsageError(f"--to: {into} exists already; give a new directory")
+        os.makedirs(target, exist_ok=True)
         for choice in choices:
             into = os.path.join(target, choice.area)
-            progress(f"{spec.domain}: restoring {choice.area} from {choice.snapshot.short_id} into {into}")
-            files, size = restore_area(restic, choice.snapshot, into)
-            done.append(f"{choice.area}: snapshot {choice.snapshot.short_id} ({choice.snapshot.time}), "
-                        f"{files} files, {size} bytes in {into}")
+            progress(f"{spec.domain}: restoring {choice.area} into {into}")
+            restored = restore_area(restic, choice, self.tags(spec, choice.area), into)
+            done.append(f"{restored.describe(choice.area)} in {into}")
         return done
 
     def restore_live(self, spec: BackupSpec, root: str, choices: Sequence[Choice], progress: Report) -> list[str]:
@@ -271,20 +292,20 @@ class ResticBackups:
         try:
             checked = []
             for choice in choices:
-                progress(f"{spec.domain}: restoring {choice.area} from {choice.snapshot.short_id} into staging")
-                checked.append(restore_area(restic, choice.snapshot, os.path.join(staging, choice.area)))
+                progress(f"{spec.domain}: restoring {choice.area} into staging")
+                checked.append(restore_area(restic, choice, self.tags(spec, choice.area),
+                                            os.path.join(staging, choice.area)))
             aside = state_path(root, "aside", spec.domain, run)
             journals: list[tuple[str, str, str, Journal]] = []
             done = []
             try:
-                for choice, (files, size) in zip(choices, checked, strict=True):
+                for choice, restored in zip(choices, checked, strict=True):
                     progress(f"{spec.domain}: putting {choice.area} in place")
                     live, staged, kept = (_area_dir(root, choice.relpath), os.path.join(staging, choice.area),
                                           os.path.join(aside, choice.area))
                     journal = swap_in(live, staged, kept)
                     journals.append((live, staged, kept, journal))
-                    done.append(f"{choice.area}: snapshot {choice.snapshot.short_id} ({choice.snapshot.time}), "
-                                f"{files} files, {size} bytes; {journal.unchanged} unchanged, {journal.replaced} "
+                    done.append(f"{restored.describe(choice.area)}; {journal.unchanged} unchanged, {journal.replaced} "
                                 f"replaced, {journal.added} added, {journal.moved_aside} moved aside")
             except BaseException:
                 for live, staged, kept, journal in reversed(journals):  # every area or none
@@ -324,14 +345,15 @@ class ResticBackups:
             try:
                 restic = self.restic(spec)
                 for choice in self.choose(spec, None, None, None):
-                    progress(f"{spec.domain}: drill of {choice.area} ({choice.snapshot.short_id})")
+                    progress(f"{spec.domain}: drill of {choice.area}")
                     place = tempfile.mkdtemp(prefix=f"cargohold-drill-{spec.domain}-", dir=scratch)
                     try:
-                        n, b = restore_area(restic, choice.snapshot, os.path.join(place, choice.area))
+                        restored = restore_area(restic, choice, self.tags(spec, choice.area),
+                                                os.path.join(place, choice.area), thorough=True)
                     finally:
                         shutil.rmtree(place, ignore_errors=True)
-                    files, size = files + n, size + b
-                    drilled[choice.area] = choice.snapshot.short_id
+                    files, size = files + restored.files, size + restored.bytes
+                    drilled[choice.area] = restored.snapshot
             except (RuntimeFailure, UsageError, StorageError) as exc:
                 error = f"{error}; {exc}" if error else str(exc)
             run = RunRecord(time.time(), not error, error, drilled, files, size, 0, time.monotonic() - start)

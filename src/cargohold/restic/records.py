@@ -17,14 +17,8 @@ STATE_DIR = ".cargohold-backup"
 
 def state_path(root: str, *parts: str) -> str:
     """<root>/.cargohold-backup/<parts>, the state directory created (0700) and checked not a link."""
-    base = os.path.join(root, STATE_DIR)
-    try:
-        os.mkdir(base, 0o700)
-    except FileExistsError:
-        if not stat.S_ISDIR(os.lstat(base).st_mode):
-            raise StorageError(f"{base} is not a directory (a link is refused)") from None
-    path = base
-    for part in parts:
+    path = root
+    for part in (STATE_DIR, *parts):
         path = os.path.join(path, part)
         try:
             os.mkdir(path, 0o700)

@@ -43,6 +43,24 @@ class Summary:
     unreadable: tuple[str, ...] = ()  # exit 3: files restic could not read (the snapshot lacks them)
 
 
+class NoSnapshot(UsageError):
+    """No snapshot matches (exit 2: there is nothing to restore)."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restic restore` said it restored."""
+
+    snapshot: str  # short id
+    path: str  # the backed-up directory, below the target
+    time: str
+    verified: int  # files read back and checked
+
+
+_RESTORING = re.compile(r"restoring <Snapshot ([0-9a-f]{8,64}) of \[([^\]\n]*)\] at ([^\n]+?) by [^\n]*> to ")
+_VERIFIED = re.compile(r"finished verifying (\d+) files")
+
+
 @dataclass(frozen=True)
 class Snapshot:
     id: str
@@ -217,10 +235,22 @@ class Restic:
             args += [f"--keep-{kind}", str(int(count))]
         self._checked("forget", args, timeout=3600)
 
-    def restore(self, snapshot: str, target: str) -> None:
-        """The snapshot's content into `target` (which must not exist yet), every file read back
-        and checked against the repository (--verify)."""
-        self._checked("restore", [check_snapshot_id(snapshot), "--target", target, "--verify"])
+    def restore(self, snapshot: str | None, target: str, tags: Sequence[str] = ()) -> Restored:
+        """The snapshot's content (None: the newest carrying all of `tags`) into `target`, which must
+        not exist yet; every file read back and checked against the repository (--verify)."""
+        which = [check_snapshot_id(snapshot)] if snapshot is not None else \
+            ["latest", "--tag", ",".join(check_tag(t) for t in tags)]
+        try:
+            out = self._checked("restore", [*which, "--target", target, "--verify"])
+        except ResticFailed as exc:
+            if "latest snapshot for criteria not found" in str(exc):
+                raise NoSnapshot(f"no snapshot with {', '.join(tags)} in {self.repository}") from None
+            raise
+        head = _RESTORING.search(out)
+        verified = _VERIFIED.search(out)
+        if head is None or verified is None:
+            raise RuntimeFailure(f"restic restore: unexpected answer: {out[:300]!r}")
+        return Restored(head.group(1), head.group(2), head.group(3), int(verified.group(1)))
 
     def ls(self, snapshot: str) -> list[Node]:
         out = self._checked("ls", ["--json", check_snapshot_id(snapshot)], timeout=3600)
