@@ -5,30 +5,71 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cargohold.fleet.desired import desired_state
 from cargohold.fleet.schema import Fleet
-from cargohold.frontdoor.doors import FrontDoors
 from cargohold.model import Desired, Observed, Plan, StorageState, TLSFiles
 from cargohold.plan import plan as make_plan
-from cargohold.restic import ResticBackups as ResticBackups  # re-exported: the operations name it
-from cargohold.runtime.docker import DockerDriver, DockerRuntime
-from cargohold.runtime.engines import Engines
-from cargohold.runtime.swarm import SwarmDriver
 from cargohold.seam import Driver, NoTraffic, RuntimeDriver, StorageDriver, Traffic
-from cargohold.storage.gluster import GlusterDriver
-from cargohold.storage.local import LocalDriver
+
+if TYPE_CHECKING:
+    from cargohold.frontdoor.doors import FrontDoors
+    from cargohold.restic import ResticBackups
 
 
-@dataclass
 class Backends:
-    """The fleet's drivers: one storage, one runtime, and the front doors if the fleet has them."""
+    """The fleet's drivers: one storage, one runtime, the front doors and the backups if the fleet
+    has them. Each is built (and its module imported) the first time it is asked for: `backup` never
+    loads the engine SDK, `storage check` never the backup driver."""
 
-    storage: StorageDriver
-    runtime: RuntimeDriver
-    frontdoor: FrontDoors | None = None
-    backup: ResticBackups | None = None  # the sites that are backed up (fleet `backup:`)
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.desired = desired_state(fleet)
+
+    @cached_property
+    def storage(self) -> StorageDriver:
+        if self.desired.cluster is not None:
+            from cargohold.storage.gluster import GlusterDriver
+
+            return GlusterDriver(self.desired)
+        from cargohold.storage.local import LocalDriver
+
+        return LocalDriver(self.desired)
+
+    @cached_property
+    def runtime(self) -> RuntimeDriver:
+        from cargohold.runtime.engines import Engines
+
+        fleet = self.fleet
+        tls = {node.name: TLSFiles(t.ca, t.cert, t.key) for node in fleet.nodes
+               if (t := node.tls or fleet.engine_tls) is not None and node.engine.startswith("tcp://")}
+        engines = Engines({node.name: node.engine for node in fleet.nodes}, tls=tls)
+        if self.desired.swarm is not None:
+            from cargohold.runtime.swarm import SwarmDriver
+
+            return SwarmDriver(self.desired, engines)
+        from cargohold.runtime.docker import DockerDriver
+
+        return DockerDriver(engines)
+
+    @cached_property
+    def frontdoor(self) -> FrontDoors | None:
+        if not self.desired.frontdoors:
+            return None
+        from cargohold.frontdoor.doors import FrontDoors
+
+        return FrontDoors(self.desired.frontdoors)
+
+    @cached_property
+    def backup(self) -> ResticBackups | None:
+        if not self.desired.backups:
+            return None
+        from cargohold.restic import ResticBackups
+
+        return ResticBackups(self.desired)
 
     @property
     def drivers(self) -> tuple[Driver, ...]:
@@ -42,20 +83,14 @@ class Backends:
         return self.frontdoor if self.frontdoor is not None else NoTraffic()
 
     def close(self) -> None:
-        for driver in self.drivers:
-            driver.close()
+        for name in ("storage", "frontdoor", "runtime", "backup"):  # only what was built
+            driver = self.__dict__.get(name)
+            if driver is not None:
+                driver.close()
 
 
 def connect(fleet: Fleet) -> Backends:
-    tls = {node.name: TLSFiles(t.ca, t.cert, t.key) for node in fleet.nodes
-           if (t := node.tls or fleet.engine_tls) is not None and node.engine.startswith("tcp://")}
-    engines = Engines({node.name: node.engine for node in fleet.nodes}, tls=tls)
-    desired = desired_state(fleet)
-    storage: StorageDriver = GlusterDriver(desired) if desired.cluster is not None else LocalDriver(desired)
-    runtime: RuntimeDriver = SwarmDriver(desired, engines) if desired.swarm is not None else DockerDriver(engines)
-    frontdoor = FrontDoors(desired.frontdoors) if desired.frontdoors else None
-    backup = ResticBackups(desired) if desired.backups else None
-    return Backends(storage=storage, runtime=runtime, frontdoor=frontdoor, backup=backup)
+    return Backends(fleet)
 
 
 def observe(desired: Desired, backends: Backends, detail: bool = False,
@@ -85,6 +120,9 @@ def plan_fleet(fleet: Fleet) -> tuple[Desired, Backends, Plan]:
 
 def export_app(engine: str, image: str, path: str) -> Iterator[bytes]:
     """A tar stream of `path` inside `image` on the engine at `engine` (for `cargohold dev`)."""
+    from cargohold.runtime.docker import DockerRuntime
+    from cargohold.runtime.engines import Engines
+
     runtime = DockerRuntime(Engines({"dev": engine}))
     try:
         yield from runtime.export_path("dev", image, path)

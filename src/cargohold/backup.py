@@ -14,8 +14,9 @@ from cargohold.fleet.fields import check_domain
 from cargohold.model import BackupSpec, RunRecord, is_due
 
 if TYPE_CHECKING:
-    from cargohold.backends import Backends, ResticBackups
+    from cargohold.backends import Backends
     from cargohold.fleet.schema import Fleet
+    from cargohold.restic import ResticBackups
 
 Report = Callable[[str], None]
 
