@@ -7,6 +7,7 @@ two-node shape; site B (b.example.com) may run anywhere, for node drain on three
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -244,6 +245,26 @@ def test_two_instances_on_two_nodes_and_an_upload_through_one_door_is_served_by_
     status = swarm.cli("status", "--no-usage")
     assert status.code == 0, status.out + status.err
     assert "2 / 2" in status.out
+
+
+def test_logs_read_every_nodes_task_containers_and_the_access_log(swarm: SwarmFixture):
+    marker = f"swarm-logs-{time.time_ns()}"
+    req = urllib.request.Request(swarm.door(2) + f"/{marker}", headers={"Host": A})
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(req, timeout=10)
+    deadline, lines = time.monotonic() + 10, []
+    while time.monotonic() < deadline:
+        result = swarm.cli("logs", A, "--json")
+        assert result.code == 0, result.err
+        lines = [json.loads(line) for line in result.out.splitlines()]
+        if any(marker in line["line"] for line in lines if line["source"] == "instance") and \
+                any(marker in line["line"] for line in lines if line["source"] == "frontdoor"):
+            break
+        time.sleep(0.5)
+    instances = {(line["node"], line["instance"]) for line in lines if line["source"] == "instance"}
+    assert {node for node, _ in instances} >= {"web1", "web2"} and {"1", "2"} <= {i for _, i in instances}, instances
+    assert any(marker in line["line"] for line in lines if line["source"] == "frontdoor"), lines[-5:]
+    assert [line["time"] for line in lines] == sorted(line["time"] for line in lines)
 
 
 def test_deploy_rolls_out_with_zero_failed_requests_and_a_failing_image_is_rolled_back(swarm: SwarmFixture):
