@@ -177,3 +177,51 @@ def test_bad_input_is_refused_with_exit_2(backed: FleetFixture, tmp_path):
     password.chmod(0o644)
     result = backed.cli("backup", A)
     assert result.code == 2 and "chmod 600" in result.err
+
+
+def test_a_lock_held_and_a_full_disk_fail_with_restics_reason(backed: FleetFixture, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    assert backed.cli("backup", A).code == 0
+    repo, password = tmp_path / "repo", tmp_path / "restic.pass"
+    # Another restic holds the repository exclusively (a prune or check elsewhere): stopped right
+    # after it took its lock (tried again if it was done before it could be stopped).
+    locked = None
+    for _attempt in range(5):
+        holder = subprocess.Popen(["restic", "--repo", str(repo), "--password-file", str(password), "--no-cache",
+                                   "check", "--read-data"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while not list((repo / "locks").iterdir()) and time.monotonic() < deadline and holder.poll() is None:
+                time.sleep(0.005)
+            holder.send_signal(signal.SIGSTOP)
+            if holder.poll() is None and list((repo / "locks").iterdir()):
+                locked = backed.cli("backup", A)
+        finally:
+            holder.send_signal(signal.SIGCONT)
+            holder.wait(timeout=60)
+        if locked is not None:
+            break
+    assert locked is not None, "restic check never held its lock long enough to be stopped"
+    assert locked.code == 1 and "locked" in locked.err, locked.err
+    # A repository on a full disk: a 1 MiB tmpfs of the test's own.
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "cargohold-test-full", str(small)], check=True)
+    try:
+        subprocess.run(["restic", "--repo", str(small / "repo"), "--password-file", str(password), "init"],
+                       check=True, capture_output=True)
+        big = backed.root / "files" / A / "big.bin"
+        big.write_bytes(os.urandom(4 << 20))
+        text = backed.path.read_text().replace(str(repo), str(small / "repo"))
+        backed.path.write_text(text)
+        before = tree(backed.root / "files" / A)
+        full = backed.cli("backup", A)
+        assert full.code == 1 and "no space left on device" in full.err.lower(), full.err
+        assert tree(backed.root / "files" / A) == before
+        status = backed.cli("status", "--json", "--no-usage").json()
+        assert any(r.startswith(f"backup {A}: last backup failed") for r in status["degraded"])
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

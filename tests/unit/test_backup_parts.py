@@ -125,3 +125,24 @@ def test_swap_that_fails_halfway_leaves_the_live_area_as_it_was(tmp_path: Path, 
         swap.swap_in(str(live), str(staged), str(aside))
     monkeypatch.setattr(swap.os, "rename", real_rename)
     assert content(live) == before
+
+
+def test_restic_exit_3_is_a_failure_that_names_the_unreadable_files(tmp_path: Path, monkeypatch):
+    """restic's exit code 3 ("snapshot created, some files could not be read"), from a stand-in restic
+    that answers as 0.14 does (the lab runs as root, which reads every file)."""
+    fake = tmp_path / "bin" / "restic"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n"
+                    "echo '{\"message_type\":\"error\",\"error\":{},\"during\":\"archival\","
+                    "\"item\":\"/srv/a/secret.bin\"}' >&2\n"
+                    "echo '{\"message_type\":\"summary\",\"total_files_processed\":3,\"total_bytes_processed\":10,"
+                    "\"data_added\":5,\"total_duration\":0.1,\"snapshot_id\":\"0123abcd\"}'\n"
+                    "exit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    summary = Restic("/srv/repo", "/etc/p", str(tmp_path / "c")).backup("/srv/a", ["site=a.example.com"], "f")
+    assert summary.snapshot == "0123abcd" and summary.unreadable == ("/srv/a/secret.bin",)
+    fake.write_text("#!/bin/sh\necho 'Fatal: wrong password or no key found' >&2\nexit 1\n")
+    with pytest.raises(Exception, match="wrong password or no key found") as err:
+        Restic("/srv/repo", "/etc/p", str(tmp_path / "c")).backup("/srv/a", ["site=a.example.com"], "f")
+    assert getattr(err.value, "code", None) == 1

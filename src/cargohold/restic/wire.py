@@ -111,10 +111,12 @@ def check_snapshot_id(value: str) -> str:
 
 
 def _reason(stderr: str) -> str:
-    """restic's own words in one line: its Fatal line, else its last lines."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    """restic's own words in one line: its Fatal lines, else its first line (what failed) and its last
+    (what to do), e.g. "unable to create lock in backend: repository is already locked exclusively
+    by PID …; the `unlock` command can be used to remove stale locks"."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.lstrip().startswith("{")]
     fatal = [ln for ln in lines if ln.startswith("Fatal:")]
-    chosen = fatal or lines[-2:]
+    chosen = fatal or list(dict.fromkeys(lines[:1] + lines[-1:]))
     text = "; ".join(chosen) or "no message"
     return text[:600]
 
