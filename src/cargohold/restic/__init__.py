@@ -315,6 +315,10 @@ class ResticBackups:
             raise RuntimeFailure(f"restore of {spec.domain}: {exc}") from None
         finally:
             remove_tree_below(root, os.path.relpath(staging, root))
+        if not any(j.replaced or j.moved_aside for _, _, _, j in journals):
+            remove_tree_below(root, os.path.relpath(aside, root))  # nothing was replaced: nothing to keep
+            done.append("nothing was replaced or moved aside")
+            return done
         done.append(f"the previous content is kept in {aside} "
                     f"(`cargohold backup aside {spec.domain} --purge` deletes it)")
         return done
