@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from cargohold.errors import RuntimeFailure, StorageError, UsageError
@@ -27,9 +25,9 @@ from cargohold.restic.records import (
     write_json,
     write_record,
 )
+from cargohold.restic.restore import Choice, area_dir, restore_area
 from cargohold.restic.swap import Journal, SwapFailed, rollback, swap_in
 from cargohold.restic.wire import (
-    Node,
     Restic,
     ResticFailed,
     Snapshot,
@@ -37,105 +35,11 @@ from cargohold.restic.wire import (
     check_password_file,
     check_snapshot_id,
 )
-from cargohold.storage.safepath import UnsafePath, lstat_below, remove_tree_below
+from cargohold.storage.safepath import UnsafePath, remove_tree_below
 
 __all__ = ["ResticBackups", "Snapshot", "Summary", "Choice"]
 
 Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One area's snapshot picked for a restore."""
-
-    relpath: str  # files/www.example.com
-    snapshot: Snapshot | None  # None: the newest of the area (restic resolves it)
-
-    @property
-    def area(self) -> str:
-        return self.relpath.split("/", 1)[0]
-
-
-def _area_dir(root: str, relpath: str) -> str:
-    try:
-        st = lstat_below(root, relpath)
-    except UnsafePath as exc:
-        raise StorageError(f"{root}/{relpath}: {exc}") from None
-    if st is None:
-        raise StorageError(f"{root}/{relpath} does not exist (run apply)")
-    if not stat.S_ISDIR(st.st_mode):
-        raise StorageError(f"{root}/{relpath} is not a directory (a link is never followed)")
-    return os.path.join(root, relpath)
-
-
-def tree_of(directory: str) -> dict[str, tuple[str, int]]:
-    """path ("/sub/name", as restic ls writes it) -> (type, size), not following links."""
-    found: dict[str, tuple[str, int]] = {}
-    for top, dirs, names, dirfd in os.fwalk(directory, follow_symlinks=False):
-        rel = "/" + os.path.relpath(top, directory) if top != directory else ""
-        for name in dirs:
-            found[f"{rel}/{name}"] = ("dir", 0)
-        for name in names:
-            st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            kind = "file" if stat.S_ISREG(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "other"
-            found[f"{rel}/{name}"] = (kind, st.st_size if kind == "file" else 0)
-    return found
-
-
-def check_against(directory: str, nodes: Sequence[Node], below: str) -> tuple[int, int]:
-    """Does `directory` hold exactly the snapshot's files below its path `below` (names, types,
-    sizes)? (files, bytes)."""
-    prefix = below.rstrip("/") + "/"
-    want = {n.path[len(prefix) - 1:]: (n.type, n.size if n.type == "file" else 0) for n in nodes
-            if n.path.startswith(prefix)}
-    have = tree_of(directory)
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    differ = sorted(p for p in set(want) & set(have) if want[p] != have[p])
-    if missing or extra or differ:
-        raise RuntimeFailure(f"restored {directory} differs from the snapshot: {len(missing)} missing "
-                             f"{missing[:3]}, {len(extra)} extra {extra[:3]}, {len(differ)} differ {differ[:3]}")
-    files = [v for v in want.values() if v[0] == "file"]
-    return len(files), sum(size for _, size in files)
-
-
-@dataclass(frozen=True)
-class AreaRestore:
-    snapshot: str  # short id
-    time: str
-    files: int
-    bytes: int
-
-    def describe(self, area: str) -> str:
-        return f"{area}: snapshot {self.snapshot} ({self.time}), {self.files} files, {self.bytes} bytes"
-
-
-def restore_area(restic: Restic, choice: Choice, tags: Sequence[str], into: str,
-                 thorough: bool = False) -> AreaRestore:
-    """The chosen snapshot's area content (the newest with `tags` when none is chosen) as directory
-    `into`, which must not exist: every byte read back against the repository (--verify) and the
-    restored files counted against restic's own count; `thorough` (the drill) also compares every
-    name, type and size with `restic ls` of the snapshot."""
-    holder = f"{into}.restic"
-    shutil.rmtree(holder, ignore_errors=True)
-    try:
-        restored = restic.restore(choice.snapshot.id if choice.snapshot else None, holder, tags)
-        inner = os.path.join(holder, restored.path.lstrip("/"))
-        if " " in restored.path and not os.path.isdir(inner):
-            raise RuntimeFailure(f"snapshot {restored.snapshot} holds several paths ({restored.path}), not one area")
-        if os.path.islink(inner) or not os.path.isdir(inner):
-            raise RuntimeFailure(f"snapshot {restored.snapshot}: {restored.path} is not a directory in it")
-        os.rename(inner, into)
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
-    if thorough:
-        files, size = check_against(into, restic.ls(restored.snapshot), restored.path)
-    else:
-        found = [v for v in tree_of(into).values() if v[0] == "file"]
-        files, size = len(found), sum(s for _, s in found)
-        if files != restored.verified:
-            raise RuntimeFailure(f"restored {into}: {files} files, restic verified {restored.verified}")
-    return AreaRestore(restored.snapshot, restored.time, files, size)
 
 
 class ResticBackups:
@@ -196,7 +100,7 @@ class ResticBackups:
                 def step(text: str, area: str = area) -> None:
                     progress(f"{spec.domain} {area}: {text}")
 
-                summary = restic.backup(_area_dir(root, relpath), self.tags(spec, area), host=self.fleet, at=at,
+                summary = restic.backup(area_dir(root, relpath), self.tags(spec, area), host=self.fleet, at=at,
                                         progress=step)
                 snapshots[area] = summary.snapshot
                 remember_snapshot(root, spec.domain, summary.snapshot, summary.files, summary.bytes)
@@ -286,7 +190,7 @@ class ResticBackups:
         restic = self.restic(spec)
         run = stamp()
         for relpath in (c.relpath for c in choices):
-            _area_dir(root, relpath)
+            area_dir(root, relpath)
         _remove_old_staging(root, spec.domain)
         staging = state_path(root, "staging", f"{spec.domain}-{run}")
         try:
@@ -301,7 +205,7 @@ class ResticBackups:
             try:
                 for choice, restored in zip(choices, checked, strict=True):
                     progress(f"{spec.domain}: putting {choice.area} in place")
-                    live, staged, kept = (_area_dir(root, choice.relpath), os.path.join(staging, choice.area),
+                    live, staged, kept = (area_dir(root, choice.relpath), os.path.join(staging, choice.area),
                                           os.path.join(aside, choice.area))
                     journal = swap_in(live, staged, kept)
                     journals.append((live, staged, kept, journal))
