@@ -84,3 +84,14 @@ def test_log_line_times_and_since():
     for bad in ("10 minutes", "-1m", "yesterday", "10m\n"):
         with pytest.raises(ValueError):
             parse_since(bad, 0)
+
+
+def test_every_lazy_command_exists_and_every_command_is_lazy():
+    import click
+
+    from cargohold.cli.main import LAZY, cli
+
+    ctx = click.Context(cli)
+    for name in LAZY:
+        assert cli.get_command(ctx, name) is not None, name
+    assert set(cli.commands) == set(LAZY), "a command registered on `cli` but missing from LAZY is not listed"
