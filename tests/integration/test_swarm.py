@@ -292,6 +292,25 @@ def test_deploy_rolls_out_with_zero_failed_requests_and_a_failing_image_is_rolle
     assert swarm.cli("plan", "--json").json()["actions"] == []
 
 
+def test_deploy_build_pushes_to_the_registry_and_every_node_runs_it(swarm: SwarmFixture, tmp_path: Path):
+    """Swarm's path of `deploy --build`: built once on a node's engine, pushed to the registry the
+    site's image names, pulled by the nodes Swarm places the instances on."""
+    original = json.loads(swarm.fleet_file.read_text())["sites"][1]["image"]
+    (tmp_path / "Dockerfile").write_text(f"FROM {original}\nENV DEMO_VERSION=built\n")
+    result = swarm.cli("deploy", B, "--build", str(tmp_path), "--tag", "built-1")
+    assert result.code == 0, result.err
+    ref = f"{swarm.registry}/cargohold-demo:built-1"
+    assert f"pushing {ref}" in result.err and f"deployed {ref}" in result.out
+    tasks = swarm.tasks(B)
+    assert len(tasks) == 2 and {image for _, _, image in tasks} == {ref}, tasks
+    assert len({node for _, node, _ in tasks}) == 2
+    for door in (1, 2, 3):
+        body = http_get(swarm.door(door) + "/", B)
+        assert isinstance(body, bytes) and b"version built" in body, body
+    back = swarm.cli("deploy", B, original)
+    assert back.code == 0, back.err
+
+
 def test_node_drain_moves_instances_with_zero_failed_requests(swarm: SwarmFixture):
     node = next(node for _, node, _ in swarm.tasks(B))
     with Poller(swarm.door(1), B, uploads=True) as p1, Poller(swarm.door(3), B, uploads=True) as p3:
