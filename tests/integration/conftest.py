@@ -17,6 +17,7 @@ from gluster_helpers import GlusterLab
 
 import yaml_helpers
 from cargohold.lab import Lab
+from cargohold.lab.isolated import IsolatedLab
 from cargohold.runtime.docker import LABEL_FLEET
 
 TEST_LAB = Path(os.environ.get("CARGOHOLD_TEST_LAB", "/dev/shm/cargohold-test-lab"))
@@ -147,3 +148,13 @@ def fleet(
     yield fx
     for container in fx.containers():
         container.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def isolated(lab: Lab) -> Iterator[IsolatedLab]:
+    """Two web nodes that share only the network with cargohold (lab/isolated.py), up once."""
+    try:
+        lab.isolated.up(2, ("1",))
+    except Exception as exc:
+        pytest.fail(f"the isolated lab nodes could not start in {lab.home}: {exc}", pytrace=False)
+    yield lab.isolated

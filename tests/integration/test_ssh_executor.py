@@ -38,7 +38,7 @@ def test_runs_commands_and_reads_files(sshd: LabSSHD):
 def test_unknown_host_key_is_refused(sshd: LabSSHD, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    with pytest.raises(RuntimeFailure, match="not found in known_hosts"):
+    with pytest.raises(RuntimeFailure, match="host key unknown"):
         executor(sshd, str(empty)).run(["true"], 10)
 
 

@@ -20,6 +20,7 @@ from cargohold.model import (
     ServerSpec,
     ServiceSpec,
     SiteSpec,
+    SSHAccess,
     SwarmNodeSpec,
     SwarmSpec,
     UpdatePolicy,
@@ -42,7 +43,8 @@ def desired_state(fleet: Fleet) -> Desired:
         nodes=node_names,
         sites=sites,
         node_storage=tuple(
-            NodeStorage(n.name, n.storage_root or fleet.storage.root, n.state_dir, n.ssh) for n in fleet.nodes
+            NodeStorage(n.name, n.storage_root or fleet.storage.root, n.state_dir, ssh_access(fleet, n.ssh))
+            for n in fleet.nodes
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
         frontdoors=frontdoor_specs(fleet, sites),
@@ -76,6 +78,11 @@ def backup_specs(fleet: Fleet) -> tuple[BackupSpec, ...]:
             check_slices=base.check_slices if base else 10,
         ))
     return tuple(specs)
+
+
+def ssh_access(fleet: Fleet, target: str | None) -> SSHAccess | None:
+    """A node's or server's `ssh` target with the fleet's known_hosts and key."""
+    return None if target is None else SSHAccess(target, fleet.ssh.known_hosts, fleet.ssh.identity)
 
 
 def storage_label(fleet: str) -> str:
@@ -147,7 +154,8 @@ def cluster_spec(fleet: Fleet, storage: GlusterStorage, sites: tuple[SiteSpec, .
         volume=storage.volume,
         replica=storage.replica,
         arbiter=storage.arbiter,
-        servers=tuple(ServerSpec(s.name, s.address, s.brick, s.ssh, s.glusterd_socket) for s in storage.servers),
+        servers=tuple(ServerSpec(s.name, s.address, s.brick, ssh_access(fleet, s.ssh), s.glusterd_socket)
+                      for s in storage.servers),
         options=tuple(sorted(options.items())),
         quotas=tuple(quotas),
         allow_root_filesystem=storage.allow_root_filesystem,

@@ -198,6 +198,15 @@ class EngineTLS(Model):
     key: AbsolutePath
 
 
+class SSHSettings(Model):
+    """How every SSH connection of cargohold authenticates (nodes' and storage servers' `ssh`):
+    host keys only from this known_hosts file (an unknown or changed key is refused), with this
+    private key. Default: the user's ~/.ssh/known_hosts, the agent and ~/.ssh keys."""
+
+    known_hosts: AbsolutePath | None = None
+    identity: AbsolutePath | None = None
+
+
 class Node(Model):
     name: Name
     engine: EngineURL
@@ -310,6 +319,7 @@ class Fleet(Model):
     frontdoor: FrontDoor | None = None
     # TLS files for every node whose engine is tcp:// and that names none of its own.
     engine_tls: EngineTLS | None = None
+    ssh: SSHSettings = Field(default_factory=SSHSettings)
     backup: Backup | None = None
 
     @model_validator(mode="after")

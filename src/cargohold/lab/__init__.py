@@ -19,6 +19,7 @@ from cargohold.errors import UsageError
 from cargohold.lab.engine import LabEngine
 from cargohold.lab.gluster import LabGlusterd
 from cargohold.lab.images import ensure_demo_image
+from cargohold.lab.isolated import IsolatedLab
 from cargohold.lab.netns import LabNetwork
 from cargohold.lab.swarm import HEARTBEAT, SwarmLab
 from cargohold.process import pids_naming, stop_pid, unmount_all_below
@@ -68,6 +69,11 @@ class Lab:
     @property
     def swarm(self) -> SwarmLab:
         return SwarmLab(self.home / "swarm", LabNetwork(self.home, self.net))
+
+    @property
+    def isolated(self) -> IsolatedLab:
+        """Web nodes that share only the network with this machine (lab/isolated.py)."""
+        return IsolatedLab(self.home / "nodes", LabNetwork(self.home, self.net))
 
     def up(self, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0, web: int = 1,
            swarm: bool = False, write_fleet: bool = True) -> list[str]:
@@ -160,6 +166,7 @@ class Lab:
         if not (self.home / _MARK).exists():
             raise UsageError(f"{self.home} is not a cargohold lab (no {_MARK}); not removing it")
         self.engine.stop()  # first: containers hold bind mounts of the storage mounts
+        self.isolated.down()
         self.swarm.down()
         for web in (self.home / "web", self.home / "swarm"):
             if web.exists():

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from cargohold.errors import RuntimeFailure
 from cargohold.lab.tls import lab_ca
+from cargohold.model import TLSFiles
 from cargohold.process import (
     kill_cgroup,
     pid_alive,
@@ -30,6 +32,7 @@ from cargohold.process import (
     stop_pid,
     unmount_all_below,
 )
+from cargohold.runtime.engines import Engines
 from cargohold.wait import Timeout, wait_until
 
 
@@ -39,15 +42,22 @@ class LabEngine:
     netns: str | None = None  # /run/netns/NAME: run in that network namespace, with hostname `hostname`
     hostname: str | None = None
     insecure_registry: str | None = None  # ADDR:PORT of a plain-HTTP registry (the swarm lab's)
-    tls_port: int | None = None  # also listen on tcp://127.0.0.1:PORT, TLS with the lab CA (--tlsverify)
+    tls_port: int | None = None  # also listen on tcp://<tls_address>:PORT, TLS with the lab CA (--tlsverify)
+    tls_address: str = "127.0.0.1"
+    # An isolated node's engine: in this mount namespace too (nsenter --mount), its TLS files made by
+    # the caller in `tls_files` (ca.pem, server-cert.pem, server-key.pem, cert.pem, key.pem), and
+    # reachable only over TLS (no unix socket: nothing on this machine can reach it another way).
+    mntns: str | None = None
+    tls_files: Path | None = None
+    tls_only: bool = False
 
     @property
     def tls_dir(self) -> Path:
-        return self.home / "tls"
+        return self.tls_files or self.home / "tls"
 
     @property
     def tcp_url(self) -> str:
-        return f"tcp://127.0.0.1:{self.tls_port}"
+        return f"tcp://{self.tls_address}:{self.tls_port}"
 
     @property
     def socket(self) -> Path:
@@ -74,14 +84,20 @@ class LabEngine:
         pid = read_pid(self.pidfile)
         return pid is not None and pid_alive(pid) and self._answers()
 
+    def client(self, timeout: float = 5) -> docker.DockerClient:
+        if not self.tls_only:
+            return docker.DockerClient(base_url=self.url, version="auto", timeout=timeout)
+        files = TLSFiles(str(self.tls_dir / "ca.pem"), str(self.tls_dir / "cert.pem"), str(self.tls_dir / "key.pem"))
+        return Engines({"node": self.tcp_url}, tls={"node": files}).new_client("node", timeout)
+
     def _answers(self) -> bool:
         try:
-            client = docker.DockerClient(base_url=self.url, version="auto", timeout=5)
+            client = self.client()
         except docker.errors.DockerException:
             return False
         try:
             return bool(client.ping())
-        except docker.errors.DockerException:
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             return False
         finally:
             client.close()
@@ -102,7 +118,7 @@ class LabEngine:
             f"--data-root={self.home / 'data'}",
             f"--exec-root={self.home / 'exec'}",
             f"--pidfile={self.home / 'dockerd.self.pid'}",
-            f"--host={self.url}",
+            *([] if self.tls_only else [f"--host={self.url}"]),
             "--bridge=none",
             "--iptables=false",
             "--ip-masq=false",
@@ -114,14 +130,15 @@ class LabEngine:
         if self.insecure_registry:
             argv.append(f"--insecure-registry={self.insecure_registry}")
         if self.tls_port is not None:
-            tls = lab_ca(self.tls_dir)
+            tls = self.tls_files or lab_ca(self.tls_dir)
             argv += ["--tlsverify", f"--tlscacert={tls / 'ca.pem'}", f"--tlscert={tls / 'server-cert.pem'}",
                      f"--tlskey={tls / 'server-key.pem'}", f"--host={self.tcp_url}"]
         if self.netns:
             # `ip netns exec` remounts /sys and breaks dockerd's cgroups: enter the namespace by hand.
             # nsenter, unshare and sh all exec, so the recorded pid is dockerd's.
-            argv = ["nsenter", f"--net={self.netns}", "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
-                    self.hostname or self.home.name, *argv]
+            mount = [f"--mount={self.mntns}"] if self.mntns else []
+            argv = ["nsenter", *mount, f"--net={self.netns}", "unshare", "--uts", "sh", "-c",
+                    'hostname "$0" && exec "$@"', self.hostname or self.home.name, *argv]
         pid = spawn(argv, self.logfile, self.pidfile)
         with contextlib.suppress(Timeout):
             wait_until(lambda: self._answers() or not pid_alive(pid), timeout, "the lab dockerd to answer")
@@ -144,7 +161,7 @@ class LabEngine:
     def stop(self) -> None:
         pid = read_pid(self.pidfile)
         if pid is not None:
-            stop_pid(pid, grace=20, expect=str(self.socket))
+            stop_pid(pid, grace=20, expect=str(self.home))
         # A crashed dockerd leaves its containerd, the shims and the containers running.
         exec_root = self.home / "exec"
         containerd = read_pid(exec_root / "containerd" / "containerd.pid")
@@ -156,6 +173,9 @@ class LabEngine:
         if self.home.exists():
             unmount_all_below(self.home)
         # The exec root is runtime state (like /var/run/docker, wiped at boot): a stale one makes
-        # the next containerd hang restoring tasks whose shims are gone.
-        shutil.rmtree(exec_root, ignore_errors=True)
+        # the next containerd hang restoring tasks whose shims are gone. An isolated node's is a
+        # tmpfs in its own mount namespace (removing the directory from here would detach it):
+        # it is wiped when the node "reboots" (a new mount namespace).
+        if self.mntns is None:
+            shutil.rmtree(exec_root, ignore_errors=True)
         self.pidfile.unlink(missing_ok=True)

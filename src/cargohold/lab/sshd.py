@@ -19,6 +19,10 @@ class LabSSHD:
     home: Path  # <lab>/sshd
     port: int = 2222
     address: str = "127.0.0.1"
+    # An isolated node's sshd: the argv prefix that enters its namespaces, and the key that every
+    # node of that lab accepts (default: a key of this sshd's own).
+    enter: tuple[str, ...] = ()
+    accepts: Path | None = None
 
     @property
     def host_key(self) -> Path:
@@ -26,7 +30,7 @@ class LabSSHD:
 
     @property
     def client_key(self) -> Path:
-        return self.home / "client_key"
+        return self.accepts or self.home / "client_key"
 
     @property
     def known_hosts(self) -> Path:
@@ -58,7 +62,7 @@ class LabSSHD:
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
         )
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-        pid = spawn(["/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.home / "sshd.log")],
+        pid = spawn([*self.enter, "/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.home / "sshd.log")],
                     self.home / "sshd.stdout", self.pidfile)
         with contextlib.suppress(Timeout):
             wait_until(lambda: (self.home / "sshd.log").exists() and "listening" in (self.home / "sshd.log").read_text()

@@ -48,3 +48,22 @@ def storage_ca(directory: Path, common_name: str = "cargohold-storage") -> Path:
     for key in ("ca-key.pem", "key.pem"):
         (directory / key).chmod(0o600)
     return directory
+
+
+def server_certificate(ca_dir: Path, directory: Path, server_ip: str) -> Path:
+    """A server certificate for server_ip signed by ca_dir's CA (made by lab_ca), beside copies of
+    the CA's certificate and its client certificate and key: the files one engine's --tlsverify
+    needs and a client of it uses. Made once; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (directory / "server-cert.pem").exists():
+        return directory
+    (directory / "server.ext").write_text(f"subjectAltName=IP:{server_ip}\nextendedKeyUsage=serverAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={server_ip}", "-keyout", "server-key.pem",
+             "-out", "server.csr", cwd=directory)
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", str(ca_dir / "ca.pem"), "-CAkey", str(ca_dir / "ca-key.pem"),
+             "-CAcreateserial", "-days", "30", "-extfile", "server.ext", "-out", "server-cert.pem", cwd=directory)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (directory / name).write_bytes((ca_dir / name).read_bytes())
+    for key in ("server-key.pem", "key.pem"):
+        (directory / key).chmod(0o600)
+    return directory

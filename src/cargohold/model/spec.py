@@ -159,13 +159,23 @@ class SiteSpec:
 
 
 @dataclass(frozen=True)
+class SSHAccess:
+    """How cargohold reaches a machine over SSH: user@host[:port], host keys only from
+    `known_hosts` (default: the user's), the key `identity` (default: the agent and ~/.ssh)."""
+
+    target: str
+    known_hosts: str | None = None
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
 class NodeStorage:
     """Where one web node sees the storage root, and how cargohold reaches the node."""
 
     node: str
     root: str
     state_dir: str
-    ssh: str | None = None
+    ssh: SSHAccess | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +183,7 @@ class ServerSpec:
     name: str
     address: str
     brick: str
-    ssh: str | None = None
+    ssh: SSHAccess | None = None
     socket: str | None = None
 
 

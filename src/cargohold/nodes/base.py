@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol
+
+from cargohold.model import SSHAccess
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,22 @@ class Executor(Protocol):
     def read_file(self, path: str, timeout: float = 10) -> str | None: ...
 
 
-def executor_for(name: str, ssh: str | None) -> Executor:
-    """Local commands for nodes on this machine; SSH (host keys checked) for remote ones."""
+_shared: dict[SSHAccess, Executor] = {}
+_shared_lock = threading.Lock()
+
+
+def executor_for(name: str, ssh: SSHAccess | None) -> Executor:
+    """Local commands for nodes on this machine; SSH (host keys checked) for remote ones. One SSH
+    executor per target in a process: every part of a command (storage guard, mounts, the
+    canary, the front door) shares its connection, one session per node."""
     if ssh is None:
         from cargohold.nodes.local import LocalExecutor
 
         return LocalExecutor(name)
-    from cargohold.nodes.ssh import SSHExecutor
+    with _shared_lock:
+        found = _shared.get(ssh)
+        if found is None:
+            from cargohold.nodes.ssh import SSHExecutor
 
-    return SSHExecutor(name, ssh)
+            found = _shared[ssh] = SSHExecutor(name, ssh.target, known_hosts=ssh.known_hosts, key_file=ssh.identity)
+        return found

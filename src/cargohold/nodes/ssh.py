@@ -4,6 +4,7 @@ never a password prompt, a timeout on connect and on every command."""
 from __future__ import annotations
 
 import shlex
+import threading
 from urllib.parse import urlparse
 
 import paramiko
@@ -28,10 +29,18 @@ class SSHExecutor:
         self.known_hosts = known_hosts
         self.key_file = key_file
         self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()  # one connection, however many threads ask at once
+        self.connections = 0  # how many times this executor connected (reuse is tested)
 
     def _connect(self) -> paramiko.SSHClient:
-        if self._client is not None:
-            return self._client
+        with self._lock:
+            transport = self._client.get_transport() if self._client is not None else None
+            if self._client is not None and transport is not None and transport.is_active():
+                return self._client
+            self._client = None
+            return self._open()
+
+    def _open(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         if self.known_hosts:
             client.load_host_keys(self.known_hosts)
@@ -45,9 +54,17 @@ class SSHExecutor:
                 allow_agent=self.key_file is None, look_for_keys=self.key_file is None, password=None,
                 key_filename=self.key_file,
             )
+        except paramiko.BadHostKeyException:
+            raise RuntimeFailure(f"{self.name}: ssh {self.host}:{self.port}: its host key is not the one in "
+                                 f"{self.known_hosts or '~/.ssh/known_hosts'}: refusing to connect") from None
         except (TimeoutError, paramiko.SSHException, OSError) as exc:
-            raise RuntimeFailure(f"{self.name}: ssh {self.user}@{self.host}:{self.port}: {exc}") from None
+            reason = str(exc)
+            if "not found in known_hosts" in reason:
+                reason = (f"host key unknown (not in {self.known_hosts or '~/.ssh/known_hosts'}): "
+                          "refusing to connect")
+            raise RuntimeFailure(f"{self.name}: ssh {self.user}@{self.host}:{self.port}: {reason}") from None
         self._client = client
+        self.connections += 1
         return client
 
     def run(self, argv: list[str], timeout: float) -> CommandResult:
