@@ -152,9 +152,10 @@ def fleet(
 
 @pytest.fixture(scope="session")
 def isolated(lab: Lab) -> Iterator[IsolatedLab]:
-    """Two web nodes that share only the network with cargohold (lab/isolated.py), up once."""
+    """Two web nodes and three storage servers that share only the network with cargohold
+    (lab/isolated.py), up once."""
     try:
-        lab.isolated.up(2, ("1",))
+        lab.isolated.up(2, ("1",), storage=3)
     except Exception as exc:
         pytest.fail(f"the isolated lab nodes could not start in {lab.home}: {exc}", pytrace=False)
     yield lab.isolated

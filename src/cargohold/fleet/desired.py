@@ -9,6 +9,7 @@ from cargohold.fleet.gluster_profile import volume_options
 from cargohold.fleet.schema import Fleet, GlusterStorage, Site
 from cargohold.fleet.swarm import swarm_mount_root
 from cargohold.model import (
+    ADMIN_MOUNT,
     BackupSpec,
     ClusterSpec,
     Desired,
@@ -47,6 +48,7 @@ def desired_state(fleet: Fleet) -> Desired:
             for n in fleet.nodes
         ),
         cluster=cluster_spec(fleet, fleet.storage, sites) if isinstance(fleet.storage, GlusterStorage) else None,
+        admin_mount=admin_mount(fleet.storage),
         frontdoors=frontdoor_specs(fleet, sites),
         storage_mount=fleet.storage.backend == "local" and fleet.storage.mount,
         swarm=swarm_spec(fleet) if fleet.runtime == "swarm" else None,
@@ -78,6 +80,13 @@ def backup_specs(fleet: Fleet) -> tuple[BackupSpec, ...]:
             check_slices=base.check_slices if base else 10,
         ))
     return tuple(specs)
+
+
+def admin_mount(storage: object) -> NodeStorage | None:
+    """The volume's mount on the machine cargohold runs on (storage.admin), if the fleet has one."""
+    if not isinstance(storage, GlusterStorage) or storage.admin is None:
+        return None
+    return NodeStorage(ADMIN_MOUNT, storage.admin.root, storage.admin.state_dir)
 
 
 def ssh_access(fleet: Fleet, target: str | None) -> SSHAccess | None:
@@ -139,7 +148,8 @@ def swarm_site_spec(fleet: Fleet, site: Site) -> SiteSpec:
 
 def cluster_spec(fleet: Fleet, storage: GlusterStorage, sites: tuple[SiteSpec, ...]) -> ClusterSpec:
     # Only the fleet's web nodes and the servers themselves (self-heal, heal info) may mount the volume.
-    allow = sorted({n.address for n in fleet.nodes} | {s.address for s in storage.servers})
+    allow = sorted({n.address for n in fleet.nodes} | {s.address for s in storage.servers}
+                   | ({storage.admin.address} if storage.admin else set()))
     options = volume_options(len(storage.servers), {k: str(v) for k, v in storage.options.items()})
     options.setdefault("auth.allow", ",".join(allow))
     if storage.tls is not None:

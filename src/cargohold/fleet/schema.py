@@ -95,6 +95,17 @@ class StorageTLS(Model):
     allow: list[Annotated[str, AfterValidator(check_common_name)]] = Field(min_length=1)
 
 
+class AdminMount(Model):
+    """Where the machine cargohold runs on mounts the volume itself, for the work that is the
+    fleet's and no node's: site directories, `storage init`, backups, restores, purges. Needed
+    when no web node is this machine (every node reached over SSH)."""
+
+    root: StorageRoot
+    # This machine's address as the storage servers see it (added to the volume's auth.allow).
+    address: Host
+    state_dir: AbsolutePath = "/var/lib/cargohold/admin"
+
+
 class GlusterStorage(Model):
     """The storage root is a replicated GlusterFS volume that every web node mounts at `root`."""
 
@@ -112,6 +123,7 @@ class GlusterStorage(Model):
     # auth.allow is the fleet's own web node and server addresses; replacing it is refused unless set.
     allow_wider_auth: bool = False
     tls: StorageTLS | None = None
+    admin: AdminMount | None = None
 
     @model_validator(mode="after")
     def _layout(self) -> GlusterStorage:

@@ -34,9 +34,11 @@ from cargohold.lab.images import ensure_demo_image
 from cargohold.lab.netns import LabNetwork
 from cargohold.lab.sshd import LabSSHD
 from cargohold.lab.tls import lab_ca, server_certificate
-from cargohold.process import kill_cgroup
+from cargohold.process import kill_cgroup, pid_alive, read_pid, spawn
+from cargohold.wait import Timeout, wait_until
 
 NODE_SUFFIX = 10  # webN at 10.99.<net>.(10 + N)
+SERVER_SUFFIX = 20  # storage server sN at 10.99.<net>.(20 + N)
 ENGINE_PORT = 2376
 SSH_PORT = 22
 NODE_ROOT = "/srv"  # the node's own directory tree (tmpfs in its mount namespace)
@@ -60,12 +62,20 @@ def _mounted(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class IsolatedNode:
+    """A web node (kind "web": sshd and a Docker engine) or a storage server (kind "storage": sshd
+    and glusterd with its defaults, its /run, /var/lib/glusterd and /var/log/glusterfs its own)."""
+
     lab: IsolatedLab
     index: int
+    kind: str = "web"
 
     @property
     def name(self) -> str:
-        return f"web{self.index}"
+        return f"web{self.index}" if self.kind == "web" else f"s{self.index}"
+
+    @property
+    def suffix(self) -> int:
+        return (NODE_SUFFIX if self.kind == "web" else SERVER_SUFFIX) + self.index
 
     @property
     def home(self) -> Path:
@@ -73,11 +83,11 @@ class IsolatedNode:
 
     @property
     def address(self) -> str:
-        return self.lab.network.address(NODE_SUFFIX + self.index)
+        return self.lab.network.address(self.suffix)
 
     @property
     def netns(self) -> str:
-        return self.lab.network.netns_path(f"iso{self.index}")
+        return self.lab.network.netns_path(f"iso{self.suffix}")
 
     @property
     def mntns(self) -> Path:
@@ -114,7 +124,7 @@ class IsolatedNode:
     def namespaces_up(self) -> None:
         """The node's network namespace and a fresh mount namespace with its own /srv (a node that
         was killed comes back as after a reboot: its /srv empty, its engine's data kept)."""
-        self.lab.network.ensure_host(f"iso{self.index}", NODE_SUFFIX + self.index)
+        self.lab.network.ensure_host(f"iso{self.suffix}", self.suffix)
         self.home.mkdir(parents=True, exist_ok=True)
         if _mounted(self.mntns) == "nsfs":
             return
@@ -124,6 +134,13 @@ class IsolatedNode:
               "hostname", self.name], f"{self.name}: its namespaces")
         _run([*self.enter, "mount", "-t", "tmpfs", "-o", "mode=0755,size=1g", f"{self.name}-srv", NODE_ROOT],
              f"{self.name}: its own {NODE_ROOT}")
+        if self.kind == "storage":
+            # glusterd with its defaults, as on a storage machine: its state, logs and sockets its own.
+            for path in ("/run", "/var/lib/glusterd", "/var/log/glusterfs"):
+                _run([*self.enter, "mount", "-t", "tmpfs", "-o", "mode=0755", f"{self.name}-private", path],
+                     f"{self.name}: its own {path}")
+            _run([*self.enter, "mkdir", "-p", "-m", "0755", "/run/sshd", "/srv/bricks"], f"{self.name}: directories")
+            return
         # The engine's runtime state (containerd's socket, a root API too) only inside the node.
         exec_root = self.home / "docker" / "exec"
         exec_root.mkdir(parents=True, exist_ok=True)
@@ -133,6 +150,9 @@ class IsolatedNode:
     def up(self, demo_versions: tuple[str, ...]) -> None:
         self.namespaces_up()
         self.sshd.start()
+        if self.kind == "storage":
+            self._glusterd_up()
+            return
         engine = self.engine
         engine.start()
         client = engine.client(timeout=600)
@@ -141,6 +161,26 @@ class IsolatedNode:
                 ensure_demo_image(client, version)
         finally:
             client.close()
+
+    def _glusterd_answers(self) -> bool:
+        result = subprocess.run([*self.enter, "gluster", "--mode=script", "pool", "list"], capture_output=True,
+                                timeout=30)
+        return result.returncode == 0
+
+    def _glusterd_up(self, timeout: float = 30) -> None:
+        pidfile = self.home / "glusterd.pid"
+        pid = read_pid(pidfile)
+        if pid is not None and pid_alive(pid) and self._glusterd_answers():
+            return
+        argv = [*self.enter, "glusterd", "--no-daemon", "--log-level=WARNING",
+                "--xlator-option", f"management.transport.socket.bind-address={self.address}"]
+        pid = spawn(argv, self.home / "glusterd.out", pidfile)
+        with contextlib.suppress(Timeout):
+            wait_until(lambda: not pid_alive(pid) or self._glusterd_answers(), timeout, f"glusterd on {self.name}",
+                       interval=0.2)
+        if not pid_alive(pid) or not self._glusterd_answers():
+            tail = (self.home / "glusterd.out").read_text(errors="replace")[-300:]
+            raise RuntimeFailure(f"glusterd on {self.name} did not start: {tail}")
 
     def pids(self) -> list[int]:
         """Every process in this node's network namespace (the node's engine, its containers with
@@ -167,7 +207,8 @@ class IsolatedNode:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
-        kill_cgroup(self.engine.cgroup)
+        if self.kind == "web":
+            kill_cgroup(self.engine.cgroup)
         self._drop_mntns()
 
     def _drop_mntns(self) -> None:
@@ -176,7 +217,8 @@ class IsolatedNode:
                 subprocess.run(["umount", "-l", str(ns)], capture_output=True, timeout=30)
 
     def down(self) -> None:
-        self.engine.stop()
+        if self.kind == "web":
+            self.engine.stop()
         self.sshd.stop()
         self.kill()
 
@@ -205,11 +247,21 @@ class IsolatedLab:
     def node(self, index: int) -> IsolatedNode:
         return IsolatedNode(self, index)
 
+    def server(self, index: int) -> IsolatedNode:
+        return IsolatedNode(self, index, "storage")
+
     def indexes(self) -> list[int]:
         return sorted(int(p.name[3:]) for p in self.home.glob("web[0-9]*")) if self.home.exists() else []
 
-    def up(self, web: int, demo_versions: tuple[str, ...] = ("1", "2")) -> list[IsolatedNode]:
-        """Start (or restart what died of) `web` isolated nodes; write the lab's known_hosts."""
+    def server_indexes(self) -> list[int]:
+        return sorted(int(p.name[1:]) for p in self.home.glob("s[0-9]*")) if self.home.exists() else []
+
+    def hosts(self) -> list[IsolatedNode]:
+        return [self.node(i) for i in self.indexes()] + [self.server(i) for i in self.server_indexes()]
+
+    def up(self, web: int, demo_versions: tuple[str, ...] = ("1", "2"), storage: int = 0) -> list[IsolatedNode]:
+        """Start (or restart what died of) `web` isolated web nodes and `storage` storage servers;
+        write the lab's known_hosts. Returns the web nodes."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.ns_dir.mkdir(exist_ok=True)
         if _mounted(self.ns_dir) is None:  # nsfs files can only be bound on a private mount
@@ -220,9 +272,9 @@ class IsolatedLab:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "cargohold lab", "-f",
                             str(self.client_key)], check=True, timeout=30)
         nodes = [self.node(i) for i in range(1, web + 1)]
-        for node in nodes:
-            node.up(demo_versions)
-        lines = {line for i in self.indexes() for line in self._host_key_lines(self.node(i))}
+        for host in [*nodes, *(self.server(i) for i in range(1, storage + 1))]:
+            host.up(demo_versions)
+        lines = {line for host in self.hosts() for line in self._host_key_lines(host)}
         self.known_hosts.write_text("".join(sorted(lines)))
         return nodes
 
@@ -235,7 +287,32 @@ class IsolatedLab:
         return [f"{node.address} {kind} {key}\n"]
 
     def down(self) -> None:
-        for i in self.indexes():
-            self.node(i).down()
+        for host in self.hosts():
+            host.down()
         if _mounted(self.ns_dir) is not None:
             subprocess.run(["umount", "-l", str(self.ns_dir)], capture_output=True, timeout=30)
+
+    def fleet(self, web: int, storage: int, fleet: str, admin_root: Path) -> dict[str, object]:
+        """A fleet file (as data) naming the isolated hosts exactly as a production fleet names its
+        machines: engines over TLS, SSH targets with the lab's known_hosts and key, the nodes'
+        own paths; the volume also mounted on this machine (storage.admin) for the fleet's work."""
+        ca = self.ca_dir
+        servers = [self.server(i) for i in range(1, storage + 1)]
+        replica = 3 if storage >= 3 else 2
+        return {
+            "fleet": fleet,
+            "engine_tls": {"ca": str(ca / "ca.pem"), "cert": str(ca / "cert.pem"), "key": str(ca / "key.pem")},
+            "ssh": {"known_hosts": str(self.known_hosts), "identity": str(self.client_key)},
+            "storage": {
+                "backend": "glusterfs", "root": "/srv/storage", "volume": "web",
+                "servers": [{"name": s.name, "address": s.address, "brick": "/srv/bricks/web",
+                             "ssh": s.ssh_target} for s in servers],
+                "replica": replica, "arbiter": 1 if replica == 3 else 0,
+                **({} if replica == 3 else {"allow_replica2": True}),
+                "admin": {"root": str(admin_root), "address": self.network.host_address,
+                          "state_dir": str(admin_root.parent / "state")},
+            },
+            "nodes": [{"name": n.name, "engine": n.engine_url, "address": n.address, "ssh": n.ssh_target,
+                       "state_dir": "/srv/cargohold"} for n in (self.node(i) for i in range(1, web + 1))],
+            "sites": [],
+        }

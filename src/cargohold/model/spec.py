@@ -168,6 +168,9 @@ class SSHAccess:
     identity: str | None = None
 
 
+ADMIN_MOUNT = "this machine"  # the NodeStorage of storage.admin (no node name has a space)
+
+
 @dataclass(frozen=True)
 class NodeStorage:
     """Where one web node sees the storage root, and how cargohold reaches the node."""
@@ -292,6 +295,12 @@ class Desired:
     frontdoors: tuple[FrontDoorSpec, ...] = ()  # one per web node (empty: no front door)
     swarm: SwarmSpec | None = None  # runtime swarm
     backups: tuple[BackupSpec, ...] = ()  # the sites that are backed up (fleet `backup:`)
+    admin_mount: NodeStorage | None = None  # storage.admin: the volume mounted on this machine
+
+    @property
+    def mounts(self) -> tuple[NodeStorage, ...]:
+        """Every mount of the volume cargohold makes: each web node's, and this machine's if any."""
+        return self.node_storage + ((self.admin_mount,) if self.admin_mount else ())
 
     def site(self, domain: str) -> SiteSpec | None:
         return next((s for s in self.sites if s.domain == domain), None)

@@ -43,7 +43,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     parts: dict[str, Draft] = {name: Draft() for name in ORDER}
     cluster = observed.cluster
     if desired.cluster is not None and cluster is not None:
-        parts["cluster"] = cluster_actions(desired.cluster, desired.node_storage, cluster)
+        parts["cluster"] = cluster_actions(desired.cluster, desired.mounts, cluster)
     # While this plan repairs the storage (starts the volume or its bricks, mounts it, writes the marker
     # of a volume it creates), what the storage looks like now does not block: directories and instances
     # wait for the repair, and apply checks the marker again right before each of them.

@@ -105,7 +105,8 @@ def _cluster(spec: ClusterSpec, nodes: tuple[NodeStorage, ...], seen: ObservedCl
     # before the option was set kept the 42 s default here (measured: a 42 s stall).
     actions += _mount_actions(nodes, seen, after=(f"{vol} started",) if created else ())
     if created:
-        first_mount = mount_target(nodes[0].node)
+        # The marker is written through a mount on this machine (the management mount).
+        first_mount = mount_target(next((n for n in nodes if n.ssh is None), nodes[0]).node)
         actions.append(Action("create", "storage marker", "new volume: write the fleet's marker at its root",
                               WriteMarker(), (first_mount,)))
 

@@ -24,7 +24,7 @@ class GlusterDriver:
 
     def __init__(self, desired: Desired) -> None:
         assert desired.cluster is not None
-        self.storage = GlusterStorage(desired.fleet, desired.cluster, desired.node_storage, desired.storage_root)
+        self.storage = GlusterStorage(desired.fleet, desired.cluster, desired.mounts, desired.storage_root)
         self.root = self.storage.root
 
     def close(self) -> None:
