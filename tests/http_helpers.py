@@ -20,9 +20,10 @@ def allowed(url: str) -> bool:
     return address.is_loopback or address in LAB_HOSTS
 
 
-def http(method: str, url: str, data: bytes | None = None, timeout: float = 5) -> tuple[int, bytes, dict]:
+def http(method: str, url: str, data: bytes | None = None, timeout: float = 5,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
     assert allowed(url), f"tests only talk to loopback and the lab's namespace hosts, not {url}"
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read(), dict(resp.headers)

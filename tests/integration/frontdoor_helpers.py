@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 from conftest import FleetFixture
+from http_helpers import allowed
 
 
 class Load:
@@ -59,6 +60,7 @@ class Load:
 
 
 def request(url: str, host: str, method: str, path: str, body: bytes | None = None) -> int:
+    assert allowed(url), f"tests only talk to loopback and the lab's namespace hosts, not {url}"
     req = urllib.request.Request(url + path, data=body, method=method, headers={"Host": host})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from frontdoor_helpers import Load, request
 
 from cargohold.lab import Lab
 from cargohold.lab.isolated import IsolatedLab
@@ -19,7 +22,7 @@ from cargohold.model import SSHAccess
 from cargohold.nodes.base import executor_for
 from cargohold.wait import wait_until
 from conftest import CliResult, run_cli
-from http_helpers import get, upload
+from http_helpers import get, http, upload
 
 DOMAIN = "iso.example.com"
 PORT = 23000
@@ -41,10 +44,22 @@ class IsoFleet:
     def instance_url(self, index: int) -> str:
         return f"http://{self.iso.node(index).address}:{PORT + index - 1}"
 
+    def door_url(self, index: int) -> str:
+        return f"http://{self.iso.node(index).address}:80"
+
+    def on_node(self, index: int, argv: list[str]) -> str:
+        node = self.iso.node(index)
+        ex = executor_for(node.name, SSHAccess(node.ssh_target, str(self.iso.known_hosts), str(self.iso.client_key)))
+        result = ex.run(argv, 20)
+        assert result.ok, result.brief()
+        return result.stdout
+
 
 @pytest.fixture(scope="module")
 def iso_fleet(lab: Lab, isolated: IsolatedLab) -> Iterator[IsoFleet]:
     data = isolated.fleet(2, 3, "isofleet", isolated.home / "admin" / "storage")
+    data["frontdoor"] = {"http": "*:80", "https": "*:443", "check_interval": 0.5,
+                         "certificates": [str(lab.certificate())]}
     data["sites"] = [{
         "domain": DOMAIN, "image": "cargohold-demo:1", "port": PORT, "instances": 2, "app_root": "/var/www",
         "writable": {"/var/www/sites/default/files": "files"}, "logs": "/var/log/demo",
@@ -104,3 +119,62 @@ def test_a_killed_node_is_reported_and_one_apply_brings_it_back(iso_fleet: IsoFl
     assert fleet.node_sha256(2, f"files/{DOMAIN}/before-kill.bin") == hashlib.sha256(body).hexdigest()
     code, got, _ = get(f"{fleet.instance_url(2)}/sites/default/files/before-kill.bin")
     assert code == 200 and got == body, "web2's instance serves what was uploaded before its death"
+
+
+def test_each_node_runs_its_own_front_door_and_a_dead_node_takes_only_its_own(iso_fleet: IsoFleet):
+    fleet = iso_fleet
+    assert fleet.cli("apply").code == 0
+    for index in (1, 2):
+        node = fleet.iso.node(index)
+        # The door's processes are the node's: in its namespaces, none on this machine's network.
+        doors = [p for p in node.pids() if "haproxy" in _cmdline(p)]
+        assert doors, f"no HAProxy inside web{index}"
+        mode = fleet.on_node(index, ["stat", "-c", "%a %U", "/srv/cargohold/frontdoor/certs/0.pem"]).split()
+        assert mode == ["600", "root"], mode
+    body = os.urandom(30_000)
+    assert request(fleet.door_url(1), DOMAIN, "POST", "/upload/door.bin", body) == 201
+    for index in (1, 2):
+        code, got = _door_get(fleet.door_url(index), "/sites/default/files/door.bin")
+        assert code == 200 and got == body, f"through web{index}'s front door"
+    # HTTPS with the copied certificate, SNI for the site.
+    context = ssl.create_default_context(cafile=str(Path(fleet.path).parent.parent / "frontdoor" / "example.com.crt"))
+    address = fleet.iso.node(2).address
+    with socket.create_connection((address, 443), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+        tls.sendall(f"GET /healthz HTTP/1.1\r\nHost: {DOMAIN}\r\nConnection: close\r\n\r\n".encode())
+        assert tls.recv(100).startswith(b"HTTP/1.1 200")
+    # Access log lines reach the site's log area (read on the node, through its mount).
+    wait_until(lambda: "door.bin" in fleet.on_node(1, ["cat", f"/srv/storage/logs/{DOMAIN}/frontdoor-access.log"]),
+               10, "the access log line on the storage")
+    status = fleet.cli("status", "--json")
+    assert status.code == 0, status.out + status.err
+    report = status.json()
+    assert report["frontdoor_down"] == [], status.out
+    assert all(set(i["frontdoor"].values()) == {"UP"} and set(i["frontdoor"]) == {"web1", "web2"}
+               for i in report["instances"]), status.out
+
+    # web2 dies under load through web1's door: web1's door keeps every request (it retries the
+    # dead instance's connections on the live one), and web2's door is gone with its node.
+    with Load(fleet.door_url(1), DOMAIN, workers=4, seconds=60) as load:
+        wait_until(lambda: load.ok > 30, 20, "load through web1's door")
+        fleet.iso.node(2).kill()
+        seen = load.ok
+        wait_until(lambda: load.ok > seen + 100, 30, "requests after web2's death")
+    assert load.failed == [], f"{len(load.failed)} failed of {load.ok + len(load.failed)}: {load.failed[:5]}"
+    assert _door_get(fleet.door_url(2), "/healthz")[0] == 0
+    fleet.iso.up(2, ("1",), storage=3)
+    assert fleet.cli("apply").code == 0
+    code, got = _door_get(fleet.door_url(2), "/sites/default/files/door.bin")
+    assert code == 200 and got == body, "web2's door is back after one apply"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _door_get(url: str, path: str) -> tuple[int, bytes]:
+    code, body, _ = http("GET", url + path, headers={"Host": DOMAIN})
+    return code, body

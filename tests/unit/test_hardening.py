@@ -93,3 +93,22 @@ def test_lab_down_stops_only_its_own_processes(command, path, names):
     from cargohold.process import names_path
 
     assert names_path(command, path) is names
+
+
+def test_the_log_writer_runs_on_a_node_with_only_python3():
+    """logd.py is copied to remote web nodes and run there with plain python3: standard library only,
+    and the same domain rule as the fleet file's."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    from cargohold.fleet.fields import DOMAIN_RE
+    from cargohold.frontdoor import logd
+
+    tree = ast.parse(Path(logd.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__"}
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    assert logd.DOMAIN_RE.pattern == DOMAIN_RE.pattern

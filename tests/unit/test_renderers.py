@@ -38,11 +38,16 @@ def route(**change: object) -> SiteRoute:
     config(sites=(route(backends=(Backend("i1", LUA, 20000),)),)),
     config(sites=(route(backends=(Backend("i1 x", "127.0.0.1", 20000),)),)),
     config(sites=(route(backends=(Backend("i1", "127.0.0.1", 70000),)),)),
-    config(max_upload=True), config(fall=0),
+    config(max_upload=True), config(fall=0), config(bind="*:80 ssl crt /etc/x.pem"), config(https_bind="/run/x"),
 ], ids=lambda c: "hostile")
 def test_haproxy_renderer_refuses_hostile_values(cfg):
     with pytest.raises(UnsafeValue):
         render(cfg)
+
+
+def test_haproxy_binds_every_address_when_asked():
+    text = render(config(bind="*:80", https_bind="*:443"))
+    assert "    bind *:80\n" in text and "    bind *:443 ssl crt /etc/fd/a.pem" in text
 
 
 def test_haproxy_config_drops_privileges_keeps_the_scheme_and_refuses_chunked_bodies():

@@ -7,6 +7,7 @@ from cargohold.fleet.fields import LOGS_AREA
 from cargohold.fleet.frontdoor import frontdoor_specs
 from cargohold.fleet.gluster_profile import volume_options
 from cargohold.fleet.schema import Fleet, GlusterStorage, Site
+from cargohold.fleet.ssh import ssh_access
 from cargohold.fleet.swarm import swarm_mount_root
 from cargohold.model import (
     ADMIN_MOUNT,
@@ -21,7 +22,6 @@ from cargohold.model import (
     ServerSpec,
     ServiceSpec,
     SiteSpec,
-    SSHAccess,
     SwarmNodeSpec,
     SwarmSpec,
     UpdatePolicy,
@@ -87,11 +87,6 @@ def admin_mount(storage: object) -> NodeStorage | None:
     if not isinstance(storage, GlusterStorage) or storage.admin is None:
         return None
     return NodeStorage(ADMIN_MOUNT, storage.admin.root, storage.admin.state_dir)
-
-
-def ssh_access(fleet: Fleet, target: str | None) -> SSHAccess | None:
-    """A node's or server's `ssh` target with the fleet's known_hosts and key."""
-    return None if target is None else SSHAccess(target, fleet.ssh.known_hosts, fleet.ssh.identity)
 
 
 def storage_label(fleet: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cargohold.fleet.fields import parse_size
 from cargohold.fleet.schema import Fleet
+from cargohold.fleet.ssh import ssh_access
 from cargohold.model import Backend, FrontDoorConfig, FrontDoorSpec, SiteRoute, SiteSpec, server_name
 
 # Workers run as this user (Debian's haproxy package creates it) in an empty chroot of their own.
@@ -39,15 +40,20 @@ def frontdoor_specs(fleet: Fleet, sites: tuple[SiteSpec, ...]) -> tuple[FrontDoo
     out = []
     for node in fleet.nodes:
         home = frontdoor_home(node.state_dir)
+        # A remote node's HAProxy reads copies of the certificates from its own disk.
+        certificates = tuple(spec.certificates) if node.ssh is None else tuple(
+            f"{home}/certs/{i}.pem" for i in range(len(spec.certificates)))
         config = FrontDoorConfig(
             log_socket=f"{home}/log.sock", admin_socket=f"{home}/admin.sock",
             bind=node.frontdoor_http or spec.http,
             https_bind=(node.frontdoor_https or spec.https) if spec.https else None,
-            certificates=tuple(spec.certificates),
+            certificates=certificates,
             connect_timeout=spec.timeouts.connect, client_timeout=spec.timeouts.client,
             server_timeout=spec.timeouts.server, max_upload=parse_size(spec.max_upload),
             check_interval=spec.check_interval, fall=spec.fall, rise=spec.rise,
             sites=tuple(routes), user=FRONTDOOR_USER, chroot=f"{home}/chroot",
         )
-        out.append(FrontDoorSpec(node.name, home, node.storage_root or fleet.storage.root, config))
+        out.append(FrontDoorSpec(node.name, home, node.storage_root or fleet.storage.root, config,
+                                 ssh_access(fleet, node.ssh),
+                                 tuple(spec.certificates) if node.ssh is not None else ()))
     return tuple(out)

@@ -36,7 +36,8 @@ class UnsafeValue(RuntimeFailure):
 
 
 _DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
-_WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")  # paths, binds, users: one word, no quote, no space
+_WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")  # paths, users: one word, no quote, no space
+_BIND = re.compile(r"(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\*):[0-9]{1,5}")  # 10.0.0.1:80, or *:80 (every address)
 _HEALTH = re.compile(r"/[A-Za-z0-9._~!\x24&()*+,;=:@%/?-]*")  # \x24: the dollar sign
 _SERVER = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # i1, i2 (runtime docker) or node names (swarm)
 
@@ -49,10 +50,11 @@ def _require(ok: bool, what: str, value: object) -> None:
 def check_config(cfg: FrontDoorConfig) -> None:
     """Defence in depth: the fleet file's validation comes first; this refuses anything that would
     still break out of its line or word (newlines, spaces, quotes, '#')."""
-    for what, value in (("log socket", cfg.log_socket), ("bind", cfg.bind), ("https bind", cfg.https_bind),
-                        ("admin socket", cfg.admin_socket), ("user", cfg.user), ("chroot", cfg.chroot),
-                        *(("certificate", c) for c in cfg.certificates)):
+    for what, value in (("log socket", cfg.log_socket), ("admin socket", cfg.admin_socket), ("user", cfg.user),
+                        ("chroot", cfg.chroot), *(("certificate", c) for c in cfg.certificates)):
         _require(value is None or bool(_WORD.fullmatch(value)), what, value)
+    for what, value in (("bind", cfg.bind), ("https bind", cfg.https_bind)):
+        _require(value is None or bool(_BIND.fullmatch(value)), what, value)
     for what, number in (("max upload", cfg.max_upload), ("fall", cfg.fall), ("rise", cfg.rise)):
         _require(isinstance(number, int) and not isinstance(number, bool) and number > 0, what, number)
     for what, seconds in (("timeout", cfg.connect_timeout), ("timeout", cfg.client_timeout),

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.frontdoor.config import render, rendered_hash
 from cargohold.frontdoor.haproxy import HAProxy, server_lines
+from cargohold.frontdoor.host import DoorHost, LocalHost, NodeHost
 from cargohold.model import Action, Desired, FrontDoorSpec, Observed, ObservedFrontDoor, ObservedTask, SyncFrontDoor
+from cargohold.nodes.base import executor_for
 from cargohold.seam import Context, Pending
 from cargohold.wait import Timeout, wait_until
 
@@ -24,8 +27,15 @@ class FrontDoors:
 
     def __init__(self, specs: tuple[FrontDoorSpec, ...]) -> None:
         self.specs = {s.node: s for s in specs}
-        self.doors = {s.node: HAProxy(s.node, s.home) for s in specs}
+        self.doors = {s.node: HAProxy(s.node, s.home, self._host(s)) for s in specs}
         self.held: dict[str, dict[str, str]] = {}  # site -> node -> state set while following an update
+
+    @staticmethod
+    def _host(spec: FrontDoorSpec) -> DoorHost:
+        """A node reached over SSH runs its front door itself; a node that is this machine, here."""
+        if spec.ssh is None:
+            return LocalHost(spec.node)
+        return NodeHost(spec.node, executor_for(spec.node, spec.ssh))
 
     def close(self) -> None:
         pass
@@ -33,13 +43,19 @@ class FrontDoors:
     # -- observe and converge -----------------------------------------------------------------
 
     def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
-        return replace(observed, frontdoors=tuple(self.observe_door(node, detail) for node in self.doors))
+        # Each door is asked on its own node, all at once: a node that does not answer costs one timeout.
+        with ThreadPoolExecutor(max_workers=max(1, len(self.doors))) as pool:
+            doors = tuple(pool.map(lambda node: self.observe_door(node, detail), self.doors))
+        return replace(observed, frontdoors=doors)
 
     def observe_door(self, node: str, detail: bool = False) -> ObservedFrontDoor:
         door = self.doors[node]
-        if not door.running():
+        try:
+            if not door.running():
+                return ObservedFrontDoor(node, False)
+            text = door.read_config() or ""
+        except RuntimeFailure:  # the node does not answer (over SSH)
             return ObservedFrontDoor(node, False)
-        text = door.config.read_text() if door.config.exists() else ""
         servers: dict[str, list[str]] = {}
         for (site, server), address in server_lines(text).items():
             servers.setdefault(site, []).append(f"{server} {address}")
@@ -56,7 +72,8 @@ class FrontDoors:
         """What `haproxy -c` would only half-explain, said with the field's name."""
         for action in actions:
             assert isinstance(action.op, SyncFrontDoor)
-            for i, path in enumerate(action.op.spec.config.certificates):
+            spec = action.op.spec
+            for i, path in enumerate(spec.certificate_sources if spec.ssh else spec.config.certificates):
                 if not os.path.isfile(path):
                     raise UsageError(f"frontdoor.certificates[{i}]: {path} does not exist")
 
@@ -64,6 +81,11 @@ class FrontDoors:
         assert isinstance(action.op, SyncFrontDoor)
         spec = action.op.spec
         door = self.doors[spec.node]
+        if spec.ssh is not None and spec.certificate_sources:
+            door.host.mkdir(f"{spec.home}/certs", 0o700)
+            for source, target in zip(spec.certificate_sources, spec.config.certificates, strict=True):
+                with open(source, "rb") as fh:
+                    door.host.write(target, fh.read(), 0o600)
         door.ensure_log_writer(spec.storage_root)
         door.apply(render(spec.config))
         return None

@@ -5,66 +5,56 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import grp
 import io
-import os
-import pwd
-import shutil
+import posixpath
 import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.frontdoor.config import HEADER
-from cargohold.process import pid_alive, read_pid, spawn, stop_pid
+from cargohold.frontdoor.host import DoorHost, LocalHost
 from cargohold.wait import Timeout, wait_until
 
-# Workers run as this user (Debian's haproxy package creates it) in an empty chroot of their own.
-HAPROXY_USER = "haproxy"
 RELOAD_ATTEMPTS = 3
 RELOAD_WAIT = 10.0  # seconds for each attempt
-SOCKET_TIMEOUT = 5.0
 DRAIN_TIMEOUT = 15.0
 
 
 class HAProxy:
-    def __init__(self, node: str, state_dir: str) -> None:
+    """The front door of one node, on the host that node is (this machine or the node over SSH)."""
+
+    def __init__(self, node: str, state_dir: str, host: DoorHost | None = None) -> None:
         self.node = node
-        self.home = Path(state_dir)
-        self.config = self.home / "haproxy.cfg"
-        self.pidfile = self.home / "haproxy.pid"
-        self.admin = self.home / "admin.sock"
-        self.log = self.home / "haproxy.log"
-        self.chroot = self.home / "chroot"
-        self.log_socket = self.home / "log.sock"
+        self.host: DoorHost = host or LocalHost(node)
+        self.home = state_dir
+        self.config = f"{state_dir}/haproxy.cfg"
+        self.pidfile = f"{state_dir}/haproxy.pid"
+        self.admin = f"{state_dir}/admin.sock"
+        self.log = f"{state_dir}/haproxy.log"
+        self.chroot = f"{state_dir}/chroot"
+        self.log_socket = f"{state_dir}/log.sock"
 
     @property
-    def chrooted_log_socket(self) -> Path:
+    def chrooted_log_socket(self) -> str:
         """Where a chrooted worker finds `log_socket`: the same path, inside the chroot (the master,
         not chrooted, sends to log_socket itself). The log writer hard-links its socket there."""
-        return self.chroot / str(self.log_socket).lstrip("/")
+        return self.chroot + "/" + self.log_socket.lstrip("/")
 
-    def ensure_chroot(self) -> None:
-        """An empty root-owned directory; only the log socket's path exists inside it."""
-        try:
-            pwd.getpwnam(HAPROXY_USER)
-        except KeyError:
-            raise RuntimeFailure(f"front door on {self.node}: no user {HAPROXY_USER!r} to run HAProxy's workers as "
-                                 "(apt-get install haproxy creates it)") from None
-        self.chroot.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.chroot, 0o755)
-        self.chrooted_log_socket.parent.mkdir(parents=True, exist_ok=True)
+    def ensure_chroot(self) -> int:
+        """An empty root-owned directory; only the log socket's path exists inside it. Returns the
+        gid of the workers' user."""
+        gid = self.host.haproxy_gid()
+        self.host.mkdir(self.chroot, 0o755)
+        self.host.mkdir(posixpath.dirname(self.chrooted_log_socket), 0o755)
+        return gid
 
     # -- process ------------------------------------------------------------------------------
 
     def master_pid(self) -> int | None:
-        pid = read_pid(self.pidfile)
-        return pid if pid is not None and pid_alive(pid) else None
+        pid = self.host.pid(self.pidfile)
+        return pid if pid is not None and self.host.alive(pid) else None
 
     def running(self) -> bool:
-        return self.master_pid() is not None and self._answers()
+        return self._answers()  # the admin socket answers only while the master and a worker run
 
     def _answers(self) -> bool:
         try:
@@ -78,17 +68,19 @@ class HAProxy:
                 return int(line.split(":", 1)[1])
         raise RuntimeFailure(f"front door on {self.node}: `show info` has no Pid")
 
+    def read_config(self) -> str | None:
+        return self.host.read(self.config)
+
     def check(self, text: str) -> None:
         """`haproxy -c` on a candidate configuration; raises with HAProxy's own words."""
-        if shutil.which("haproxy") is None:
-            raise RuntimeFailure("haproxy is not installed (run scripts/setup, or apt-get install haproxy)")
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.host.mkdir(self.home, 0o755)
         self.ensure_chroot()
-        candidate = self.home / "haproxy.cfg.new"
-        candidate.write_text(text)
-        result = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
-                                timeout=30)
-        if result.returncode != 0:
+        candidate = f"{self.home}/haproxy.cfg.new"
+        self.host.write(candidate, text.encode())
+        result = self.host.run(["haproxy", "-c", "-q", "-f", candidate], 30)
+        if result.code == 127 or "not found" in result.stderr and "haproxy" in result.stderr:
+            raise RuntimeFailure(f"front door on {self.node}: haproxy is not installed (apt-get install haproxy)")
+        if not result.ok:
             alerts = [line for line in (result.stdout + result.stderr).splitlines() if "ALERT" in line]
             raise UsageError(f"front door on {self.node}: configuration refused by haproxy -c: "
                              + " | ".join(alerts[:3] or [result.stderr.strip()[:300]]))
@@ -97,31 +89,33 @@ class HAProxy:
         """Make `text` the running configuration. Returns what was done: unchanged, started,
         servers (added/removed through the runtime API, no reload), reloaded.
         A configuration that fails to start leaves the previous one running and in place."""
-        if self.running() and self.config.exists() and self.config.read_text() == text:
+        previous = self.read_config()
+        running = self.running()
+        if running and previous == text:
             return "unchanged"
         self.check(text)
-        previous = self.config.read_text() if self.config.exists() else None
-        if previous is not None and self.running() and self._change_servers(previous, text):
-            os.replace(self.home / "haproxy.cfg.new", self.config)
+        candidate = f"{self.home}/haproxy.cfg.new"
+        if previous is not None and running and self._change_servers(previous, text):
+            self.host.rename(candidate, self.config)
             return "servers"
-        os.replace(self.home / "haproxy.cfg.new", self.config)
+        self.host.rename(candidate, self.config)
         try:
-            if self.running():
+            if running:
                 self._reload()
                 return "reloaded"
             self._start()
             return "started"
         except RuntimeFailure:
             if previous is not None:
-                self.config.write_text(previous)
+                self.host.write(self.config, previous.encode())
             raise
 
     def _start(self) -> None:
         self._stop_haproxy()
-        self.admin.unlink(missing_ok=True)
-        pid = spawn(["haproxy", "-W", "-f", str(self.config)], self.log, self.pidfile)
+        self.host.unlink(self.admin)
+        pid = self.host.spawn(["haproxy", "-W", "-f", self.config], self.log, self.pidfile)
         with contextlib.suppress(Timeout):
-            wait_until(lambda: self._answers() or not pid_alive(pid), 15, f"the front door on {self.node}")
+            wait_until(lambda: self._answers() or not self.host.alive(pid), 15, f"the front door on {self.node}")
         if not self._answers():
             self._stop_haproxy()
             raise RuntimeFailure(f"front door on {self.node} did not start: {self._log_tail()}")
@@ -130,19 +124,20 @@ class HAProxy:
         """SIGUSR2 to the master: a new worker takes over the listening sockets (expose-fd
         listeners), old workers finish their requests and exit (hard-stop-after bounds them)."""
         master = self.master_pid()
-        assert master is not None
+        if master is None:
+            raise RuntimeFailure(f"front door on {self.node}: its master process is gone")
         before = self.worker_pid()
 
         def new_worker() -> bool:
             # The socket is handed over: for a moment the old worker may still answer on it, so
             # "the old worker is gone" counts as well as "another pid answers".
-            return self._answers() and (self.worker_pid() != before or not pid_alive(before))
+            return self._answers() and (self.worker_pid() != before or not self.host.alive(before))
 
         # A SIGUSR2 that reaches the master while it still finishes the previous reload was seen to
         # be lost (rarely, under load): nothing changes, so the signal is sent again (a second
         # reload of the same configuration is harmless).
         for attempt in range(1, RELOAD_ATTEMPTS + 1):
-            os.kill(master, signal.SIGUSR2)
+            self.host.signal(master, signal.SIGUSR2)
             try:
                 wait_until(new_worker, RELOAD_WAIT, f"a new front-door worker on {self.node}", interval=0.05)
                 return
@@ -152,9 +147,9 @@ class HAProxy:
         raise RuntimeFailure(f"front door on {self.node}: reload did not take: {self._log_tail()}")
 
     def _stop_haproxy(self) -> None:
-        pid = read_pid(self.pidfile)
+        pid = self.host.pid(self.pidfile)
         if pid is not None:
-            stop_pid(pid, grace=10, expect="haproxy")
+            self.host.stop(pid, 10, "haproxy")
 
     def _change_servers(self, old: str, new: str) -> bool:
         """When the two configurations differ only in `server` lines, make the change through the
@@ -192,56 +187,45 @@ class HAProxy:
 
     def stop(self) -> None:
         self._stop_haproxy()
-        pid = read_pid(self.home / "logd.pid")
+        pid = self.host.pid(f"{self.home}/logd.pid")
         if pid is not None:
-            stop_pid(pid, grace=5, expect="cargohold.frontdoor.logd")
+            self.host.stop(pid, 5, "logd.py")
 
     def ensure_log_writer(self, storage_root: str) -> None:
         """The process that files HAProxy's log lines into each site's log area (frontdoor/logd.py)."""
-        pid = read_pid(self.home / "logd.pid")
-        if pid is not None and pid_alive(pid):
+        pid = self.host.pid(f"{self.home}/logd.pid")
+        if pid is not None and self.host.alive(pid):
             return
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.ensure_chroot()
+        self.host.mkdir(self.home, 0o755)
+        group = self.ensure_chroot()
         sockets = [self.log_socket, self.chrooted_log_socket]
         for sock in sockets:
-            sock.unlink(missing_ok=True)
-        group = grp.getgrnam(HAPROXY_USER).gr_gid
-        argv = [sys.executable, "-m", "cargohold.frontdoor.logd", str(sockets[0]), storage_root,
-                str(self.home / "unrouted-access.log"), str(sockets[1]), str(group)]
-        pid = spawn(argv, self.home / "logd.stderr", self.home / "logd.pid")
+            self.host.unlink(sock)
+        argv = [*self.host.logd_argv(self.home), sockets[0], storage_root, f"{self.home}/unrouted-access.log",
+                sockets[1], str(group)]
+        stderr = f"{self.home}/logd.stderr"
+        pid = self.host.spawn(argv, stderr, f"{self.home}/logd.pid")
+
+        def ready() -> bool:
+            return all(self.host.exists(s) for s in sockets) or not self.host.alive(pid)
+
         with contextlib.suppress(Timeout):
-            wait_until(lambda: all(s.exists() for s in sockets) or not pid_alive(pid), 10,
-                       f"the log writer on {self.node}")
-        if not all(s.exists() for s in sockets) or not pid_alive(pid):
-            stderr = self.home / "logd.stderr"
-            tail = stderr.read_text(errors="replace").strip().splitlines()[-1:] if stderr.exists() else []
+            wait_until(ready, 10, f"the log writer on {self.node}")
+        if not all(self.host.exists(s) for s in sockets) or not self.host.alive(pid):
+            tail = (self.host.read(stderr) or "").strip().splitlines()[-1:]
             raise RuntimeFailure(f"front door on {self.node}: the log writer did not start: {' '.join(tail)}")
 
     def _log_tail(self) -> str:
-        try:
-            lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
+        text = self.host.read(self.log)
+        if text is None:
             return "(no log)"
+        lines = [line for line in text.splitlines() if line.strip()]
         return " | ".join(lines[-3:])
 
     # -- runtime API --------------------------------------------------------------------------
 
     def command(self, command: str) -> str:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(SOCKET_TIMEOUT)
-                sock.connect(str(self.admin))
-                sock.sendall(command.encode() + b"\n")
-                chunks = []
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-        except OSError as exc:
-            raise RuntimeFailure(f"front door on {self.node}: admin socket: {exc}") from None
-        return b"".join(chunks).decode(errors="replace")
+        return self.host.admin(self.admin, command)
 
     def stats(self) -> list[dict[str, str]]:
         text = self.command("show stat")

@@ -2,7 +2,9 @@
 socket) here, and each line is appended to <storage root>/logs/<domain>/frontdoor-access.log, the
 site's own log area. Lines for no site (404s) go to the front door's state directory.
 
-Run by the front door itself: python -m cargohold.frontdoor.logd SOCKET STORAGE_ROOT FALLBACK_FILE
+Run by the front door itself: python3 logd.py SOCKET STORAGE_ROOT FALLBACK_FILE [LINK GID]. It
+imports nothing but the standard library, so the front door of a remote node runs this very file,
+copied there (python3 is all a web node needs for it).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import socket
 import stat
 import sys
 
-from cargohold.fleet.fields import DOMAIN_RE
-from cargohold.storage.safepath import UnsafePath, parent_below
-
 LOG_NAME = "frontdoor-access.log"
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+DOMAIN_RE = re.compile(rf"{_LABEL}(\.{_LABEL})*")  # as cargohold.fleet.fields (a test keeps them equal)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # cargohold's log-format puts "site=<backend>" in every line.
 _SITE = re.compile(r" site=(\S+) ")
 
@@ -26,23 +28,27 @@ def append_site_line(root: str, domain: str, line: bytes) -> bool:
     site has no log area (or it is not a plain directory)."""
     if len(domain) > 253 or not DOMAIN_RE.fullmatch(domain):
         return False
+    opened: list[int] = []
     try:
-        with parent_below(root, f"logs/{domain}/{LOG_NAME}") as parent:
-            if parent is None:
+        opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        for part in ("logs", domain):  # each directory opened below its parent, never through a link
+            opened.append(os.open(part, _DIR_FLAGS, dir_fd=opened[-1]))
+        # O_NONBLOCK: a FIFO planted by the site fails at once instead of blocking every site's
+        # logging; only a regular file is written to.
+        fd = os.open(LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                     | os.O_NONBLOCK, 0o640, dir_fd=opened[-1])
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return False
-            # O_NONBLOCK: a FIFO planted by the site fails at once instead of blocking every site's
-            # logging; only a regular file is written to.
-            fd = os.open(parent[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                         | os.O_NONBLOCK, 0o640, dir_fd=parent[0])
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return False
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-            return True
-    except (UnsafePath, OSError):
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        return True
+    except OSError:
         return False
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
 def strip_syslog(datagram: bytes) -> bytes:

@@ -60,6 +60,7 @@ class LabSSHD:
             f"Port {self.port}\nListenAddress {self.address}\nHostKey {self.host_key}\nPidFile {self.pidfile}\n"
             f"AuthorizedKeysFile {self.home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "Subsystem sftp internal-sftp\n"
         )
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
         pid = spawn([*self.enter, "/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.home / "sshd.log")],

@@ -268,6 +268,10 @@ class FrontDoorSpec:
     home: str  # <state_dir>/frontdoor: configuration, sockets, chroot, log
     storage_root: str  # where its log writer puts each site's access log
     config: FrontDoorConfig
+    # A node reached over SSH runs its front door there; the certificates are copied to it
+    # (mode 0600), from these files of this machine to config.certificates, in order.
+    ssh: SSHAccess | None = None
+    certificate_sources: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:

@@ -32,6 +32,8 @@ class Executor(Protocol):
 
     def read_file(self, path: str, timeout: float = 10) -> str | None: ...
 
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
+
 
 _shared: dict[SSHAccess, Executor] = {}
 _shared_lock = threading.Lock()

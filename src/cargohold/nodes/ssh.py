@@ -78,6 +78,22 @@ class SSHExecutor:
             raise RuntimeFailure(f"{self.name}: `{command[:60]}` over ssh failed: {exc}") from None
         return CommandResult(tuple(argv), code, out, err)
 
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Over SFTP on the same connection: written whole under a temporary name (mode set before
+        a byte is written), then renamed over `path`."""
+        tmp = f"{path}.cargohold-tmp"
+        try:
+            sftp = self._connect().open_sftp()
+            try:
+                with sftp.open(tmp, "wb") as fh:
+                    fh.chmod(mode)
+                    fh.write(data)
+                sftp.posix_rename(tmp, path)
+            finally:
+                sftp.close()
+        except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            raise RuntimeFailure(f"{self.name}: cannot write {path} over sftp: {exc}") from None
+
     def read_file(self, path: str, timeout: float = 10) -> str | None:
         result = self.run(["cat", path], timeout)
         return result.stdout if result.ok else None
