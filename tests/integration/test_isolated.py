@@ -113,11 +113,15 @@ def test_killing_a_node_kills_its_engine_containers_sshd_and_mounts_at_once(isol
     with pytest.raises(RuntimeFailure):
         executor.run(["true"], 5)
     assert "kill-test" not in on_host_mounts()
-    # Back, as after a reboot: its own /srv empty again, engine and sshd answering.
+    # Back, as after a reboot: its disk kept, its mounts gone, engine and sshd answering.
     isolated.up(2, ("1",), storage=3)
     again = executor_for("web2", access(isolated, node))
     assert again.run(["hostname"], 10).stdout.strip() == "web2"
-    assert again.read_file("/srv/mine") is None and "kill-test" not in (again.read_file("/proc/mounts") or "")
+    assert "kill-test" not in (again.read_file("/proc/mounts") or "")
+    assert again.run(["sh", "-c", "echo on-disk > /srv/kept"], 10).ok
+    node.kill()
+    isolated.up(2, ("1",), storage=3)
+    assert executor_for("web2", access(isolated, node)).read_file("/srv/kept") == "on-disk\n"
 
 
 def _get(url: str) -> int | None:

@@ -106,6 +106,9 @@ class LabEngine:
         if self.running():
             return
         self.stop()  # a crashed earlier run: clean up its leftovers first
+        # dockerd refuses to start while its own pid file names a live process: after a SIGKILL that
+        # pid may belong to anything by now (ours is stopped above).
+        (self.home / "dockerd.self.pid").unlink(missing_ok=True)
         if shutil.which("dockerd") is None:
             raise RuntimeFailure("dockerd is not installed (run scripts/setup, or apt-get install docker.io)")
         for sub in ("data", "exec"):

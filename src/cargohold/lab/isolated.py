@@ -4,9 +4,10 @@ Each node is a network namespace (its own address on the lab bridge, 10.99.<net>
 namespace and a UTS namespace (its host name) of its own, kept alive by bind mounts of their nsfs
 files (as `ip netns` keeps network namespaces). Inside, the node has:
 
-- its own /srv (a tmpfs mounted in its mount namespace only): the node's storage root
-  (/srv/storage) and state directory (/srv/cargohold) exist nowhere else, so a step that looks
-  at a path on this machine instead of asking the node fails;
+- its own /srv (its disk, <home>/disk/srv, bound there in its mount namespace only): the node's
+  storage root (/srv/storage) and state directory (/srv/cargohold) exist nowhere else on this
+  machine's paths, so a step that looks at a path here instead of asking the node fails; and its
+  own /root;
 - its own sshd on <address>:22 (host key in the lab's known_hosts, one client key for the lab);
 - its own dockerd, reachable only over TLS on <address>:2376 (a lab CA; its exec root, with
   containerd's socket, on a tmpfs of the node's own: no unix socket anyone outside could use), with
@@ -122,8 +123,10 @@ class IsolatedNode:
         return f"root@{self.address}"
 
     def namespaces_up(self) -> None:
-        """The node's network namespace and a fresh mount namespace with its own /srv (a node that
-        was killed comes back as after a reboot: its /srv empty, its engine's data kept)."""
+        """The node's network namespace and, if it has none (first start, or after a kill: a
+        reboot), a fresh mount namespace. Its disk (<home>/disk, bound over /srv and /root, and a
+        server's /var/lib/glusterd and /var/log/glusterfs) survives a reboot; its runtime state
+        (a server's /run, a web node's engine exec root: tmpfs) and its mounts do not."""
         self.lab.network.ensure_host(f"iso{self.suffix}", self.suffix)
         self.home.mkdir(parents=True, exist_ok=True)
         if _mounted(self.mntns) == "nsfs":
@@ -132,13 +135,18 @@ class IsolatedNode:
         self.utsns.touch()
         _run(["unshare", f"--mount={self.mntns}", f"--uts={self.utsns}", "--propagation", "private",
               "hostname", self.name], f"{self.name}: its namespaces")
-        _run([*self.enter, "mount", "-t", "tmpfs", "-o", "mode=0755,size=1g", f"{self.name}-srv", NODE_ROOT],
-             f"{self.name}: its own {NODE_ROOT}")
+        # root's home of its own too: this machine's ~/.bashrc (run by sshd's `bash -c` for every
+        # command) is not the node's.
+        disks = {NODE_ROOT: "srv", "/root": "root"}
+        if self.kind == "storage":  # glusterd with its defaults, as on a storage machine
+            disks.update({"/var/lib/glusterd": "glusterd", "/var/log/glusterfs": "glusterfs-log"})
+        for target, name in disks.items():
+            source = self.home / "disk" / name
+            source.mkdir(parents=True, exist_ok=True, mode=0o755)
+            _run([*self.enter, "mount", "--bind", str(source), target], f"{self.name}: its own {target}")
         if self.kind == "storage":
-            # glusterd with its defaults, as on a storage machine: its state, logs and sockets its own.
-            for path in ("/run", "/var/lib/glusterd", "/var/log/glusterfs"):
-                _run([*self.enter, "mount", "-t", "tmpfs", "-o", "mode=0755", f"{self.name}-private", path],
-                     f"{self.name}: its own {path}")
+            _run([*self.enter, "mount", "-t", "tmpfs", "-o", "mode=0755", f"{self.name}-run", "/run"],
+                 f"{self.name}: its own /run")
             _run([*self.enter, "mkdir", "-p", "-m", "0755", "/run/sshd", "/srv/bricks"], f"{self.name}: directories")
             return
         # The engine's runtime state (containerd's socket, a root API too) only inside the node.

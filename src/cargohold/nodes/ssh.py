@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+import time
 from urllib.parse import urlparse
 
 import paramiko
@@ -13,6 +14,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.nodes.base import CommandResult
 
 CONNECT_TIMEOUT = 10.0
+MAX_SESSIONS = 8  # commands at once on one connection (below OpenSSH's MaxSessions 10)
 
 
 class SSHExecutor:
@@ -30,6 +32,7 @@ class SSHExecutor:
         self.key_file = key_file
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()  # one connection, however many threads ask at once
+        self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
         self.connections = 0  # how many times this executor connected (reuse is tested)
 
     def _connect(self) -> paramiko.SSHClient:
@@ -69,28 +72,49 @@ class SSHExecutor:
 
     def run(self, argv: list[str], timeout: float) -> CommandResult:
         command = " ".join(shlex.quote(a) for a in argv)
-        try:
-            _, stdout, stderr = self._connect().exec_command(command, timeout=timeout)
-            out = stdout.read().decode(errors="replace")
-            err = stderr.read().decode(errors="replace")
-            code = stdout.channel.recv_exit_status()
-        except (TimeoutError, paramiko.SSHException, OSError) as exc:
-            raise RuntimeFailure(f"{self.name}: `{command[:60]}` over ssh failed: {exc}") from None
+        # Each command is a session (channel) on the one connection; sshd allows MaxSessions (10 by
+        # default) at once, so callers beyond MAX_SESSIONS wait their turn, and every channel is
+        # closed as soon as its command ends.
+        with self._sessions:
+            try:
+                _, stdout, stderr = self._exec(command, timeout)
+                try:
+                    out = stdout.read().decode(errors="replace")
+                    err = stderr.read().decode(errors="replace")
+                    code = stdout.channel.recv_exit_status()
+                finally:
+                    stdout.channel.close()
+            except (TimeoutError, paramiko.SSHException, OSError) as exc:
+                raise RuntimeFailure(f"{self.name}: `{command[:60]}` over ssh failed: {exc}") from None
         return CommandResult(tuple(argv), code, out, err)
+
+    def _exec(self, command: str, timeout: float) -> tuple[object, paramiko.ChannelFile, paramiko.ChannelFile]:
+        """exec_command, waiting (bounded) while sshd still counts just-closed sessions against
+        its MaxSessions: it refuses a new one with "open failed" until it has freed them."""
+        for attempt in range(20):
+            try:
+                _, out, err = self._connect().exec_command(command, timeout=timeout)
+                return _, out, err
+            except paramiko.ChannelException:
+                if attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Over SFTP on the same connection: written whole under a temporary name (mode set before
         a byte is written), then renamed over `path`."""
         tmp = f"{path}.cargohold-tmp"
         try:
-            sftp = self._connect().open_sftp()
-            try:
-                with sftp.open(tmp, "wb") as fh:
-                    fh.chmod(mode)
-                    fh.write(data)
-                sftp.posix_rename(tmp, path)
-            finally:
-                sftp.close()
+            with self._sessions:
+                sftp = self._connect().open_sftp()
+                try:
+                    with sftp.open(tmp, "wb") as fh:
+                        fh.chmod(mode)
+                        fh.write(data)
+                    sftp.posix_rename(tmp, path)
+                finally:
+                    sftp.close()
         except (TimeoutError, paramiko.SSHException, OSError) as exc:
             raise RuntimeFailure(f"{self.name}: cannot write {path} over sftp: {exc}") from None
 
