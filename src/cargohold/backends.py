@@ -87,6 +87,9 @@ class Backends:
             driver = self.__dict__.get(name)
             if driver is not None:
                 driver.close()
+        from cargohold.nodes.base import close_all
+
+        close_all()  # the command's SSH connections, one per node
 
 
 def connect(fleet: Fleet) -> Backends:
@@ -104,7 +107,12 @@ def observe(desired: Desired, backends: Backends, detail: bool = False,
     observed = empty
     for driver, part in zip(drivers, parts, strict=True):
         observed = replace(observed, **{name: getattr(part, name) for name in driver.fills})
-    return observed
+    # A node that one part could not reach is unreachable for all (its first reason kept).
+    unreachable: dict[str, str] = {}
+    for part in parts:
+        for node, why in part.unreachable:
+            unreachable.setdefault(node, why)
+    return replace(observed, unreachable=tuple(sorted(unreachable.items())))
 
 
 def plan_fleet(fleet: Fleet) -> tuple[Desired, Backends, Plan]:

@@ -72,11 +72,13 @@ class StatusReport:
     blockers: list[str] = field(default_factory=list)  # what keeps apply from changing anything
     # per backed-up site: the last backup and drill as the storage root records them, and what is wrong
     backups: list[dict[str, Any]] = field(default_factory=list)
+    unreachable: list[dict[str, str]] = field(default_factory=list)  # nodes that did not answer, and why
 
     @property
     def degraded(self) -> list[str]:
         """Reasons for monitoring to page: everything that keeps a site below its desired state."""
         reasons = [] if self.storage_ok else [f"storage root: {self.storage_reason}"]
+        reasons += [f"node {u['node']} does not answer: {u['why']}" for u in self.unreachable]
         reasons += [f"{m}: missing" for m in self.missing]
         reasons += [
             f"instance {r.site}#{r.instance}: {r.state}/{r.health}"
@@ -163,7 +165,7 @@ def _node_storage(observed: Observed, node: str) -> StorageState:
 
 def _add_frontdoor(report: StatusReport, observed: Observed) -> None:
     """Front-door state of each instance, and each site's traffic, from every node's HAProxy."""
-    rows = {door.node: list(door.stats) for door in observed.frontdoors}
+    rows = {door.node: list(door.stats) for door in observed.frontdoors if door.running}
     report.frontdoor_down = [door.node for door in observed.frontdoors if not door.running]
     for inst in report.instances:
         for node, stats in rows.items():
@@ -271,6 +273,7 @@ def build_status(fleet: Fleet, desired: Desired, backends: Backends, with_usage:
         elif not isinstance(action.op, CreateService):
             report.plan.append(f"{action.kind} {action.target}: {action.reason}")
     report.blockers = list(plan.blockers)
+    report.unreachable = [{"node": node, "why": why} for node, why in observed.unreachable]
     if with_usage:
         for site in desired.sites:
             for spec in site.dirs:

@@ -105,9 +105,25 @@ def test_a_killed_node_is_reported_and_one_apply_brings_it_back(iso_fleet: IsoFl
     web2.kill()  # engine, containers, sshd, the FUSE client: all at once
 
     status = fleet.cli("status")
-    assert status.code == 1 and "web2" in (status.out + status.err)
+    assert status.code == 1 and "node web2 does not answer" in status.out, status.out + status.err
     code, got, _ = get(f"{fleet.instance_url(1)}/sites/default/files/before-kill.bin")
     assert code == 200 and got == body, "the surviving node keeps serving"
+    # While it is down: plan names it and plans nothing on it; apply changes what it safely can on
+    # the others (here: nothing, since the only change, the site's second instance, is web2's)
+    # and exits 1; the one instance left is never replaced while it is the last one known to serve.
+    plan = fleet.cli("plan", "--json")
+    assert plan.code == 1
+    report = plan.json()
+    assert [u["node"] for u in report["unreachable"]] == ["web2"]
+    assert all(a["node"] != "web2" and "web2" not in a["target"] for a in report["actions"]), report
+    data = json.loads(fleet.path.read_text())
+    data["sites"][0]["env"] = {"CHANGED": "1"}
+    fleet.path.write_text(json.dumps(data))
+    held = fleet.cli("apply")
+    assert held.code == 1 and "waits: every other instance of its site is on a node that does not answer" in held.out
+    assert "nothing is changed on it" in held.out, held.out
+    code, got, _ = get(f"{fleet.instance_url(1)}/sites/default/files/before-kill.bin")
+    assert code == 200 and got == body, "the last instance known to serve was left alone"
 
     # Back, as after a reboot: no storage mount, the engine's containers stopped.
     fleet.iso.up(2, ("1",), storage=3)
@@ -178,3 +194,24 @@ def _cmdline(pid: int) -> str:
 def _door_get(url: str, path: str) -> tuple[int, bytes]:
     code, body, _ = http("GET", url + path, headers={"Host": DOMAIN})
     return code, body
+
+
+def test_an_unknown_host_key_is_refused_naming_the_host_and_nothing_changes(iso_fleet: IsoFleet, tmp_path):
+    fleet = iso_fleet
+    assert fleet.cli("apply").code == 0
+    data = json.loads(fleet.path.read_text())
+    known = Path(data["ssh"]["known_hosts"]).read_text().splitlines()
+    web1 = fleet.iso.node(1).address
+    partial = tmp_path / "known_hosts"
+    partial.write_text("".join(f"{line}\n" for line in known if not line.startswith(f"{web1} ")))
+    data["ssh"]["known_hosts"] = str(partial)
+    data["sites"][0]["env"] = {"AFTER": "unknown-key"}
+    other = tmp_path / "fleet.json"
+    other.write_text(json.dumps(data))
+    before = fleet.cli("status", "--json").json()["instances"]
+    result = run_cli("-f", str(other), "apply")
+    assert result.code == 1
+    assert f"web1: ssh root@{web1}:22: host key unknown" in result.out + result.err, result.out + result.err
+    after = fleet.cli("status", "--json").json()["instances"]
+    assert [i["container"] for i in after if i["node"] == "web1"] == \
+        [i["container"] for i in before if i["node"] == "web1"]

@@ -21,6 +21,7 @@ def plan_json(plan: Plan) -> dict[str, object]:
         "changes": len(plan.actions),
         "blockers": list(plan.blockers),
         "warnings": list(plan.warnings),
+        "unreachable": [{"node": n, "why": why, "waiting": k} for n, why, k in plan.unreachable],
         "actions": [
             {"kind": a.kind, "target": a.target, "node": a.node, "reason": a.reason, "after": list(a.after)}
             for a in plan.actions
@@ -29,7 +30,10 @@ def plan_json(plan: Plan) -> dict[str, object]:
 
 
 def render_plan(out: Output, plan: Plan) -> None:
-    if plan.empty:
+    if plan.empty and plan.unreachable:
+        out.line(f"No changes on the nodes that answered; fleet {plan.fleet} could not be checked everywhere.",
+                 style="yellow")
+    elif plan.empty:
         out.line(f"No changes: fleet {plan.fleet} matches the fleet file.", style="green")
     else:
         counts = ", ".join(f"{plan.count(k)} to {k}" for k in SYMBOLS if plan.count(k))
@@ -40,6 +44,9 @@ def render_plan(out: Output, plan: Plan) -> None:
             out.line(f"  {symbol} {action.kind:<7} {action.target}{node}: {action.reason}", style=style)
     for warning in plan.warnings:
         out.line(f"  ! warning: {warning}", style="yellow")
+    for node, why, waiting in plan.unreachable:
+        out.line(f"  ! node {node} does not answer ({why}): its instances, storage mount and front door are not "
+                 f"checked, and nothing is changed on it ({waiting} change(s) wait for it)", style="red bold")
     for blocker in plan.blockers:
         out.line(f"  ! blocked: {blocker}", style="red bold")
 
@@ -59,7 +66,7 @@ def plan_command(ctx: Context, as_json: bool) -> int:
         out.json(plan_json(plan))
     else:
         render_plan(out, plan)
-    return 1 if plan.blockers else 0
+    return 1 if plan.blockers or plan.unreachable else 0
 
 
 @cli.command("apply")
@@ -79,7 +86,7 @@ def apply_command(ctx: Context, as_json: bool) -> int:
         if plan.empty and not plan.blockers:
             if as_json:
                 out.json({**plan_json(plan), "seconds": 0.0})
-            return 0
+            return 1 if plan.unreachable else 0
         started = time.monotonic()
         apply_plan(plan, desired, backends, report=out.progress)
         seconds = time.monotonic() - started
@@ -87,7 +94,11 @@ def apply_command(ctx: Context, as_json: bool) -> int:
         backends.close()
     if as_json:
         out.json({**plan_json(plan), "seconds": round(seconds, 3)})
+    elif plan.unreachable:
+        down = ", ".join(n for n, _, _ in plan.unreachable)
+        out.line(f"Applied {len(plan.actions)} change(s) in {seconds:.1f}s on the nodes that answered; nothing changed "
+                 f"on {down}: run apply again when it answers.", style="yellow")
     else:
         out.line(f"Applied {len(plan.actions)} change(s) in {seconds:.1f}s; fleet {plan.fleet} matches the file.",
                  style="green")
-    return 0
+    return 1 if plan.unreachable else 0

@@ -45,8 +45,21 @@ class FrontDoors:
     def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
         # Each door is asked on its own node, all at once: a node that does not answer costs one timeout.
         with ThreadPoolExecutor(max_workers=max(1, len(self.doors))) as pool:
-            doors = tuple(pool.map(lambda node: self.observe_door(node, detail), self.doors))
-        return replace(observed, frontdoors=doors)
+            answers = list(pool.map(lambda node: self._observe_or_why(node, detail), self.doors))
+        doors = tuple(a if isinstance(a, ObservedFrontDoor) else ObservedFrontDoor(n, False)
+                      for n, a in zip(self.doors, answers, strict=True))
+        unreachable = tuple((n, a) for n, a in zip(self.doors, answers, strict=True) if isinstance(a, str))
+        return replace(observed, frontdoors=doors, unreachable=unreachable)
+
+    def _observe_or_why(self, node: str, detail: bool) -> ObservedFrontDoor | str:
+        """The door's state, or why its node (over SSH) does not answer at all."""
+        door = self.doors[node]
+        if isinstance(door.host, NodeHost):
+            try:
+                door.host.run(["true"], 10)
+            except RuntimeFailure as exc:
+                return str(exc)
+        return self.observe_door(node, detail)
 
     def observe_door(self, node: str, detail: bool = False) -> ObservedFrontDoor:
         door = self.doors[node]

@@ -174,6 +174,8 @@ class Plan:
     actions: tuple[Action, ...]
     blockers: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # shown, not blocking
+    # Nodes that did not answer, with why, and how many actions for each wait until they do.
+    unreachable: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -204,6 +204,9 @@ class Observed:
     cluster: ObservedCluster | None = None  # storage glusterfs
     frontdoors: tuple[ObservedFrontDoor, ...] = ()
     swarm: ObservedSwarm | None = None  # runtime swarm
+    # Web nodes that did not answer (their engine or their SSH), with why: nothing on them is
+    # checked or changed; every driver adds the ones it could not reach.
+    unreachable: tuple[tuple[str, str], ...] = ()
 
     def node_state(self, node: str) -> StorageState | None:
         return next((n for n in self.nodes if n.node == node), None)

@@ -39,6 +39,17 @@ _shared: dict[SSHAccess, Executor] = {}
 _shared_lock = threading.Lock()
 
 
+def close_all() -> None:
+    """End every shared SSH connection (and forget which nodes did not answer): a command's end."""
+    with _shared_lock:
+        executors = list(_shared.values())
+        _shared.clear()
+    for executor in executors:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+
+
 def executor_for(name: str, ssh: SSHAccess | None) -> Executor:
     """Local commands for nodes on this machine; SSH (host keys checked) for remote ones. One SSH
     executor per target in a process: every part of a command (storage guard, mounts, the

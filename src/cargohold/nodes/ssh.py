@@ -34,6 +34,9 @@ class SSHExecutor:
         self._lock = threading.Lock()  # one connection, however many threads ask at once
         self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
         self.connections = 0  # how many times this executor connected (reuse is tested)
+        # Why the last connect failed: a node that does not answer costs its timeout once per
+        # command (until close), not once per question.
+        self._failed: str | None = None
 
     def _connect(self) -> paramiko.SSHClient:
         with self._lock:
@@ -41,7 +44,13 @@ class SSHExecutor:
             if self._client is not None and transport is not None and transport.is_active():
                 return self._client
             self._client = None
-            return self._open()
+            if self._failed is not None:
+                raise RuntimeFailure(self._failed)
+            try:
+                return self._open()
+            except RuntimeFailure as exc:
+                self._failed = str(exc)
+                raise
 
     def _open(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
@@ -123,6 +132,8 @@ class SSHExecutor:
         return result.stdout if result.ok else None
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            self._failed = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None

@@ -26,6 +26,7 @@ from cargohold.model import (
     ReplaceInstance,
     SiteSpec,
     StartInstance,
+    SyncFrontDoor,
 )
 from cargohold.plan.draft import Draft
 from cargohold.plan.frontdoor import frontdoor_actions
@@ -55,7 +56,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     node_blocked = {
         state.node: f"storage at {state.root} on node {state.node}: {state.reason}"
         for state in observed.nodes
-        if not state.ok and not repairs
+        if not state.ok and not repairs and state.node not in dict(observed.unreachable)
     }
     swarm_targets: tuple[str, ...] = ()
     if desired.swarm is not None and observed.swarm is not None:
@@ -101,12 +102,46 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     instance_targets = tuple(a.target for name in ORDER for a in parts[name].actions
                              if isinstance(a.op, StartInstance | ReplaceInstance | RemoveInstance))
     parts["frontdoors"].actions += frontdoor_actions(desired, observed, instance_targets)
+    actions = [a for name in ORDER for a in parts[name].actions]
+    # A node that does not answer: nothing on it is changed (what it runs, its mount and its front
+    # door are unknown); the rest of the fleet goes ahead, each step still guarded as usual.
+    down = dict(observed.unreachable)
+    waiting = [a for a in actions if runs_on(a) in down]
+    kept = [a for a in actions if runs_on(a) not in down]
+    held = [a for a in kept if down and _last_known_instance(a, observed, down)]
+    warnings = [w for name in ORDER for w in parts[name].warnings]
+    warnings += [f"{a.target}: waits: every other instance of its site is on a node that does not answer, and a "
+                 "site never loses its last instance known to serve" for a in held]
     return Plan(
         fleet=desired.fleet,
-        actions=tuple(a for name in ORDER for a in parts[name].actions),
+        actions=tuple(a for a in kept if a not in held),
         blockers=tuple(b for name in ORDER for b in parts[name].blockers),
-        warnings=tuple(w for name in ORDER for w in parts[name].warnings),
+        warnings=tuple(warnings),
+        unreachable=tuple((node, why, sum(1 for a in waiting if runs_on(a) == node))
+                          for node, why in sorted(down.items())),
     )
+
+
+def _last_known_instance(action: Action, observed: Observed, down: dict[str, str]) -> bool:
+    """A replacement or removal that would stop the only running instance of its site on the nodes
+    that answered (the others are on nodes that do not answer: they may be dead)."""
+    op = action.op
+    old = op.old if isinstance(op, ReplaceInstance | RemoveInstance) else None
+    if old is None:
+        return False
+    others = [i for i in observed.instances if i.site == old.site and i.container_id != old.container_id
+              and i.state == "running" and i.node not in down]
+    return not others
+
+
+def runs_on(action: Action) -> str | None:
+    """The web node an action changes something on, if it is one node's."""
+    op = action.op
+    if isinstance(op, MountStorage):
+        return op.node
+    if isinstance(op, SyncFrontDoor):
+        return op.spec.node
+    return action.node
 
 
 def _plan_site(

@@ -48,7 +48,8 @@ class DockerDriver:
         self.runtime.close()
 
     def observe(self, desired: Desired, observed: Observed, detail: bool = False) -> Observed:
-        return replace(observed, instances=self.runtime.observe(desired.fleet))
+        instances, unreachable = self.runtime.observe_reachable(desired.fleet)
+        return replace(observed, instances=instances, unreachable=unreachable)
 
     def preflight(self, actions: Sequence[Action], desired: Desired) -> None:
         starts = [a.op.spec for a in actions if isinstance(a.op, StartInstance | ReplaceInstance)]

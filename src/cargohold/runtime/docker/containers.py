@@ -12,11 +12,13 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
 import docker.errors
 import docker.types
+import requests.exceptions
 
 from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
@@ -68,19 +70,35 @@ class DockerRuntime:
     # -- observe ---------------------------------------------------------------------------
 
     def observe(self, fleet: str) -> tuple[ObservedInstance, ...]:
-        found: list[ObservedInstance] = []
-        seen_urls: set[str] = set()
+        found, unreachable = self.observe_reachable(fleet)
+        if unreachable:
+            raise RuntimeFailure("; ".join(f"node {node}: {why}" for node, why in unreachable))
+        return found
+
+    def observe_reachable(self, fleet: str) -> tuple[tuple[ObservedInstance, ...], tuple[tuple[str, str], ...]]:
+        """Every engine asked at once (nodes sharing an engine, the lab, are listed once); an engine
+        that does not answer costs its timeout once and is reported, not raised."""
+        first: dict[str, str] = {}
         for node, url in self.engines.engines.items():
-            if url not in seen_urls:  # nodes sharing an engine (the lab) are listed once
-                seen_urls.add(url)
-                found.extend(self.observe_node(node, fleet))
-        return tuple(found)
+            first.setdefault(url, node)
+
+        def ask(node: str) -> list[ObservedInstance] | str:
+            try:
+                return self.observe_node(node, fleet)
+            except RuntimeFailure as exc:
+                return str(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(first))) as pool:
+            answers = dict(zip(first.values(), pool.map(ask, first.values()), strict=True))
+        found = [inst for answer in answers.values() if not isinstance(answer, str) for inst in answer]
+        unreachable = tuple((node, answer) for node, answer in answers.items() if isinstance(answer, str))
+        return tuple(found), unreachable
 
     def observe_node(self, node: str, fleet: str, site: str | None = None) -> list[ObservedInstance]:
         labels = [f"{LABEL_FLEET}={fleet}"] + ([f"{LABEL_SITE}={site}"] if site else [])
         try:
             rows = self.client(node).api.containers(all=True, filters={"label": labels})
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise RuntimeFailure(f"node {node}: listing containers failed: {short(exc)}") from None
         return [self._observed(node, row) for row in rows]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import get_args
 
-from cargohold.errors import StorageError
+from cargohold.errors import RuntimeFailure, StorageError
 from cargohold.model import Action, Desired, EnsureDir, GlusterOp, Observed, StorageState, Usage
 from cargohold.seam import Context, Pending, Report
 from cargohold.storage.gluster.cluster import GlusterStorage
@@ -34,12 +34,20 @@ class GlusterDriver:
         cluster = self.storage.observe_cluster(with_heal=detail)
         if detail:
             cluster = replace(cluster, disk_free=self.storage.disk_free())
+        nodes, unreachable = [], []
+        for n in desired.node_storage:
+            try:
+                nodes.append(self.storage.check_node(n.node, desired.fleet))
+            except RuntimeFailure as exc:  # the node does not answer (over SSH)
+                unreachable.append((n.node, str(exc)))
+                nodes.append(StorageState(n.root, False, f"the node does not answer: {exc}", n.node))
         return replace(
             observed,
             storage=self.storage.check_root(desired.fleet),
-            nodes=tuple(self.storage.check_node(n.node, desired.fleet) for n in desired.node_storage),
+            nodes=tuple(nodes),
             cluster=cluster,
             dirs=self.storage.observe_dirs([d for site in desired.sites for d in site.dirs]),
+            unreachable=tuple(unreachable),
         )
 
     def preflight(self, actions: Sequence[Action], desired: Desired) -> None:

@@ -147,7 +147,10 @@ class GlusterStorage:
     def observe_mounts(self) -> tuple[MountState, ...]:
         states = []
         for node in self.nodes:
-            text = self.node_exec[node.node].read_file("/proc/mounts") or ""
+            try:
+                text = self.node_exec[node.node].read_file("/proc/mounts") or ""
+            except RuntimeFailure:  # the node does not answer: its mount is unknown (observe says why)
+                text = ""
             mounted, server = parse_mounts(text, node.root)
             states.append(MountState(node.node, node.root, mounted, server))
         return tuple(states)
