@@ -78,7 +78,7 @@ class StatusReport:
     def degraded(self) -> list[str]:
         """Reasons for monitoring to page: everything that keeps a site below its desired state."""
         reasons = [] if self.storage_ok else [f"storage root: {self.storage_reason}"]
-        reasons += [f"node {u['node']} does not answer: {u['why']}" for u in self.unreachable]
+        reasons += [f"node {u['node']} is unreachable: {u['why']}" for u in self.unreachable]
         reasons += [f"{m}: missing" for m in self.missing]
         reasons += [
             f"instance {r.site}#{r.instance}: {r.state}/{r.health}"

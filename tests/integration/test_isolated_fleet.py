@@ -105,7 +105,7 @@ def test_a_killed_node_is_reported_and_one_apply_brings_it_back(iso_fleet: IsoFl
     web2.kill()  # engine, containers, sshd, the FUSE client: all at once
 
     status = fleet.cli("status")
-    assert status.code == 1 and "node web2 does not answer" in status.out, status.out + status.err
+    assert status.code == 1 and "node web2 is unreachable" in status.out, status.out + status.err
     code, got, _ = get(f"{fleet.instance_url(1)}/sites/default/files/before-kill.bin")
     assert code == 200 and got == body, "the surviving node keeps serving"
     # While it is down: plan names it and plans nothing on it; apply changes what it safely can on
@@ -120,7 +120,7 @@ def test_a_killed_node_is_reported_and_one_apply_brings_it_back(iso_fleet: IsoFl
     data["sites"][0]["env"] = {"CHANGED": "1"}
     fleet.path.write_text(json.dumps(data))
     held = fleet.cli("apply")
-    assert held.code == 1 and "waits: every other instance of its site is on a node that does not answer" in held.out
+    assert held.code == 1 and "waits: every other instance of its site is on an unreachable node" in held.out
     assert "nothing is changed on it" in held.out, held.out
     code, got, _ = get(f"{fleet.instance_url(1)}/sites/default/files/before-kill.bin")
     assert code == 200 and got == body, "the last instance known to serve was left alone"

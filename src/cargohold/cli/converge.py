@@ -45,7 +45,7 @@ def render_plan(out: Output, plan: Plan) -> None:
     for warning in plan.warnings:
         out.line(f"  ! warning: {warning}", style="yellow")
     for node, why, waiting in plan.unreachable:
-        out.line(f"  ! node {node} does not answer ({why}): its instances, storage mount and front door are not "
+        out.line(f"  ! node {node} is unreachable ({why}): its instances, storage mount and front door are not "
                  f"checked, and nothing is changed on it ({waiting} change(s) wait for it)", style="red bold")
     for blocker in plan.blockers:
         out.line(f"  ! blocked: {blocker}", style="red bold")

@@ -101,6 +101,22 @@ class Lab:
             self.fleet_file.write_text(text)
         return images
 
+    def up_isolated(self, storage: int, web: int, demo_versions: tuple[str, ...] = ("1", "2")) -> None:
+        """Isolated web nodes and storage servers (lab/isolated.py) and, the first time, a fleet file
+        naming them as production does: TLS engines, SSH with the lab's known_hosts, front doors on
+        every node at *:80 and *:443, the demo site."""
+        self._claim()
+        self.isolated.up(web, demo_versions, storage=storage)
+        if self.fleet_file.exists():
+            return
+        fleet = self.isolated.fleet(web, storage, LAB_FLEET, self.isolated.home / "admin" / "storage")
+        fleet["frontdoor"] = {"http": "*:80", "https": "*:443", "check_interval": 1,
+                              "certificates": [str(self.certificate())]}
+        site = json.loads(self.fleet_yaml(0, 1).split("\n", 1)[1])["sites"][0]
+        fleet["sites"] = [site]
+        self.fleet_file.write_text("# Written by `cargohold lab up --isolated`; JSON is YAML.\n"
+                                   + json.dumps(fleet, indent=2) + "\n")
+
     def swarm_fleet_yaml(self, storage: int, web: int, volume: str = "web") -> str:
         """The swarm lab's fleet: the same storage and site, Swarm placing the instances."""
         fleet = json.loads(self.fleet_yaml(storage, web).split("\n", 1)[1])

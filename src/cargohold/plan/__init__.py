@@ -110,7 +110,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     kept = [a for a in actions if runs_on(a) not in down]
     held = [a for a in kept if down and _last_known_instance(a, observed, down)]
     warnings = [w for name in ORDER for w in parts[name].warnings]
-    warnings += [f"{a.target}: waits: every other instance of its site is on a node that does not answer, and a "
+    warnings += [f"{a.target}: waits: every other instance of its site is on an unreachable node, and a "
                  "site never loses its last instance known to serve" for a in held]
     return Plan(
         fleet=desired.fleet,
