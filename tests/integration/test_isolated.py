@@ -15,7 +15,7 @@ import pytest
 from cargohold.errors import RuntimeFailure
 from cargohold.lab.isolated import IsolatedLab, IsolatedNode
 from cargohold.model import SSHAccess, TLSFiles
-from cargohold.nodes.base import executor_for
+from cargohold.nodes.base import close_all, executor_for
 from cargohold.nodes.ssh import SSHExecutor
 from cargohold.runtime.engines import Engines
 
@@ -113,14 +113,17 @@ def test_killing_a_node_kills_its_engine_containers_sshd_and_mounts_at_once(isol
     with pytest.raises(RuntimeFailure):
         executor.run(["true"], 5)
     assert "kill-test" not in on_host_mounts()
-    # Back, as after a reboot: its disk kept, its mounts gone, engine and sshd answering.
+    # Back, as after a reboot: its disk kept, its mounts gone, engine and sshd answering. (A node
+    # that did not answer is not asked again within one command: a new command starts afresh.)
     isolated.up(2, ("1",), storage=3)
+    close_all()
     again = executor_for("web2", access(isolated, node))
     assert again.run(["hostname"], 10).stdout.strip() == "web2"
     assert "kill-test" not in (again.read_file("/proc/mounts") or "")
     assert again.run(["sh", "-c", "echo on-disk > /srv/kept"], 10).ok
     node.kill()
     isolated.up(2, ("1",), storage=3)
+    close_all()
     assert executor_for("web2", access(isolated, node)).read_file("/srv/kept") == "on-disk\n"
 
 
@@ -130,3 +133,42 @@ def _get(url: str) -> int | None:
             return response.status
     except (urllib.error.URLError, ConnectionError, OSError):
         return None
+
+
+def test_the_local_backend_asks_a_remote_node_itself_whether_its_root_is_the_fleets(isolated: IsolatedLab, tmp_path):
+    """storage.backend local with a node over SSH: the guard reads the node's root on the node
+    (this machine has no /srv/local-root at all)."""
+    import json
+
+    from cargohold.backends import connect
+    from cargohold.fleet.load import load_fleet
+
+    node = isolated.node(1)
+    ca = isolated.ca_dir
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({
+        "fleet": "isolocal",
+        "engine_tls": {"ca": str(ca / "ca.pem"), "cert": str(ca / "cert.pem"), "key": str(ca / "key.pem")},
+        "ssh": {"known_hosts": str(isolated.known_hosts), "identity": str(isolated.client_key)},
+        "storage": {"backend": "local", "root": "/srv/local-root", "mount": False},
+        "nodes": [{"name": "web1", "engine": node.engine_url, "address": node.address, "ssh": node.ssh_target}],
+    }))
+    on_node = executor_for("web1", access(isolated, node))
+    assert on_node.run(["rm", "-rf", "/srv/local-root"], 10).ok
+    assert not os.path.exists("/srv/local-root")
+
+    def check() -> tuple[bool, str]:
+        backends = connect(load_fleet(path))
+        try:
+            state = backends.storage.check_node("web1", "isolocal")
+        finally:
+            backends.close()
+        return state.ok, state.reason
+
+    assert check() == (False, "does not exist or is not a directory (is the storage mounted?)")
+    assert on_node.run(["mkdir", "-p", "/srv/local-root"], 10).ok
+    assert check()[1].startswith("no .cargohold-fleet.json marker")
+    on_node.write_file("/srv/local-root/.cargohold-fleet.json", b'{"fleet": "another"}')
+    assert check() == (False, "marker says fleet 'another', not 'isolocal'")
+    on_node.write_file("/srv/local-root/.cargohold-fleet.json", b'{"fleet": "isolocal"}')
+    assert check() == (True, "")

@@ -11,18 +11,17 @@ import contextlib
 import io
 import json
 import os
-import random
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
+from frontdoor_helpers import Poller
 
 from cargohold.lab import Lab
 from cargohold.lab.swarm import push_image
@@ -120,69 +119,6 @@ def swarm(lab: Lab) -> Iterator[SwarmFixture]:
         pytest.fail(f"apply of the swarm lab failed: {result.err}", pytrace=False)
     yield fixture
     client.close()
-
-
-@dataclass
-class Poller:
-    """Bounded clients through one front door: GET / (recording X-Version) and, optionally, uploads."""
-
-    url: str
-    host: str
-    uploads: bool = False
-    workers: int = 3
-    seconds: float = 120
-    timeout: float = 30  # above the storage pause of a hung node: a stalled request is not a failed one
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    versions: set[str] = field(default_factory=set)
-    acked: dict[str, bytes] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(self.workers)]
-
-    def run(self, n: int) -> None:
-        deadline = time.monotonic() + self.seconds
-        i = 0
-        while not self.stop.is_set() and time.monotonic() < deadline and i < 5000:
-            i += 1
-            upload = self.uploads and i % 2 == 0
-            # Half of the uploads as PHP writes them (in place at the final name), half via rename.
-            how = "upload-inplace" if i % 4 == 0 else "upload"
-            name, body = f"p{os.getpid()}-{id(self)}-{n}-{i}.bin", os.urandom(random.randint(1, 16) * 1024)
-            req = urllib.request.Request(self.url + (f"/{how}/{name}" if upload else "/"),
-                                         data=body if upload else None, method="POST" if upload else "GET",
-                                         headers={"Host": self.host})
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    resp.read()
-                    code, version = resp.status, resp.headers.get("X-Version", "?")
-            except urllib.error.HTTPError as exc:
-                code, version = exc.code, "?"
-            except OSError as exc:
-                code, version = 0, str(exc)
-            with self.lock:
-                if code in (200, 201):
-                    self.ok += 1
-                    if upload:
-                        self.acked[name] = body
-                    else:
-                        self.versions.add(version)
-                else:
-                    self.failed.append(f"{'POST' if upload else 'GET'} {code} {version}")
-            time.sleep(0.01)
-
-    def __enter__(self) -> Poller:
-        for t in self.threads:
-            t.start()
-        wait_until(lambda: self.ok >= 3, 30, "the poller's first answers")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
 
 
 def assert_uploads_stored(swarm: SwarmFixture, *pollers: Poller, site: str = A) -> int:

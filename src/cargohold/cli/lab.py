@@ -35,13 +35,14 @@ def lab_up(storage: int, web: int, swarm: bool, isolated: bool) -> None:
     """
     lab = Lab.from_env()
     out = Output()
-    if isolated and (swarm or storage < 2):
-        raise click.UsageError("--isolated needs --storage 2 or 3 (and is not combined with --swarm yet)")
+    if isolated and storage < 2:
+        raise click.UsageError("--isolated needs --storage 2 or 3 (a replicated volume on servers of their own)")
     out.progress(f"starting the lab in {lab.home} (the first run builds a Debian image: ~1 min)")
     if isolated:
-        lab.up_isolated(storage=storage, web=web)
+        images = lab.up_isolated(storage=storage, web=web, swarm=swarm)
         hosts = lab.isolated.hosts()
-        out.line(f"isolated lab: {', '.join(f'{h.name} {h.address}' for h in hosts)}; fleet file {lab.fleet_file}")
+        out.line(f"isolated lab: {', '.join(f'{h.name} {h.address}' for h in hosts)}; images {', '.join(images)}; "
+                 f"fleet file {lab.fleet_file}")
         return
     images = lab.up(storage=storage, web=web, swarm=swarm)
     out.line(f"lab up: engine {lab.engine.url}, storage {lab.storage_root}, images {', '.join(images)}")

@@ -101,21 +101,29 @@ class Lab:
             self.fleet_file.write_text(text)
         return images
 
-    def up_isolated(self, storage: int, web: int, demo_versions: tuple[str, ...] = ("1", "2")) -> None:
+    def up_isolated(self, storage: int, web: int, demo_versions: tuple[str, ...] = ("1", "2"),
+                    swarm: bool = False) -> list[str]:
         """Isolated web nodes and storage servers (lab/isolated.py) and, the first time, a fleet file
         naming them as production does: TLS engines, SSH with the lab's known_hosts, front doors on
-        every node at *:80 and *:443, the demo site."""
+        every node at *:80 and *:443, the demo site. With swarm: a registry with the demo images
+        too, and the fleet uses runtime swarm (apply creates the swarm). Returns the images."""
         self._claim()
         self.isolated.up(web, demo_versions, storage=storage)
+        images = self.isolated.push_demo_images(demo_versions) if swarm else [f"cargohold-demo:{v}"
+                                                                              for v in demo_versions]
         if self.fleet_file.exists():
-            return
-        fleet = self.isolated.fleet(web, storage, LAB_FLEET, self.isolated.home / "admin" / "storage")
+            return images
+        fleet = self.isolated.fleet(web, storage, LAB_FLEET, self.isolated.home / "admin" / "storage", swarm=swarm)
         fleet["frontdoor"] = {"http": "*:80", "https": "*:443", "check_interval": 1,
                               "certificates": [str(self.certificate())]}
         site = json.loads(self.fleet_yaml(0, 1).split("\n", 1)[1])["sites"][0]
+        site["image"] = images[0]
+        if swarm:  # every instance on the same port, one per node (host networking)
+            site["health"].update(timeout=6)
         fleet["sites"] = [site]
         self.fleet_file.write_text("# Written by `cargohold lab up --isolated`; JSON is YAML.\n"
                                    + json.dumps(fleet, indent=2) + "\n")
+        return images
 
     def swarm_fleet_yaml(self, storage: int, web: int, volume: str = "web") -> str:
         """The swarm lab's fleet: the same storage and site, Swarm placing the instances."""

@@ -31,14 +31,17 @@ from pathlib import Path
 
 from cargohold.errors import RuntimeFailure
 from cargohold.lab.engine import LabEngine
-from cargohold.lab.images import ensure_demo_image
+from cargohold.lab.images import DEMO_REPO, ensure_demo_image
 from cargohold.lab.netns import LabNetwork
+from cargohold.lab.registry import LabRegistry
 from cargohold.lab.sshd import LabSSHD
+from cargohold.lab.swarm import HEARTBEAT, push_image
 from cargohold.lab.tls import lab_ca, server_certificate
 from cargohold.process import kill_cgroup, pid_alive, read_pid, spawn
 from cargohold.wait import Timeout, wait_until
 
 NODE_SUFFIX = 10  # webN at 10.99.<net>.(10 + N)
+REGISTRY_SUFFIX = 240  # the isolated lab's registry host (the swarm lab's is .250)
 SERVER_SUFFIX = 20  # storage server sN at 10.99.<net>.(20 + N)
 ENGINE_PORT = 2376
 SSH_PORT = 22
@@ -107,7 +110,8 @@ class IsolatedNode:
     def engine(self) -> LabEngine:
         tls = server_certificate(self.lab.ca_dir, self.home / "tls", self.address)
         return LabEngine(self.home / "docker", netns=self.netns, hostname=self.name, mntns=str(self.mntns),
-                         tls_port=ENGINE_PORT, tls_address=self.address, tls_files=tls, tls_only=True)
+                         tls_port=ENGINE_PORT, tls_address=self.address, tls_files=tls, tls_only=True,
+                         insecure_registry=self.lab.registry.address)
 
     @property
     def engine_url(self) -> str:
@@ -255,6 +259,24 @@ class IsolatedLab:
     def node(self, index: int) -> IsolatedNode:
         return IsolatedNode(self, index)
 
+    @property
+    def registry(self) -> LabRegistry:
+        """A registry on a host of its own (plain HTTP; every isolated engine lists it as insecure),
+        for runtime swarm: Swarm pulls a service's image on each node."""
+        return LabRegistry(self.home / "registry", f"{self.network.address(REGISTRY_SUFFIX)}:5000",
+                           netns=self.network.netns_path("isoregistry"))
+
+    def push_demo_images(self, versions: tuple[str, ...]) -> list[str]:
+        """The demo images, built on web1's engine and pushed to the lab's registry, as CI would."""
+        self.network.ensure_host("isoregistry", REGISTRY_SUFFIX)
+        self.registry.start()
+        client = self.node(1).engine.client(timeout=600)
+        try:
+            return [push_image(client, ensure_demo_image(client, v), f"{self.registry.address}/{DEMO_REPO}:{v}")
+                    for v in versions]
+        finally:
+            client.close()
+
     def server(self, index: int) -> IsolatedNode:
         return IsolatedNode(self, index, "storage")
 
@@ -297,18 +319,22 @@ class IsolatedLab:
     def down(self) -> None:
         for host in self.hosts():
             host.down()
+        self.registry.stop()
         if _mounted(self.ns_dir) is not None:
             subprocess.run(["umount", "-l", str(self.ns_dir)], capture_output=True, timeout=30)
 
-    def fleet(self, web: int, storage: int, fleet: str, admin_root: Path) -> dict[str, object]:
+    def fleet(self, web: int, storage: int, fleet: str, admin_root: Path, swarm: bool = False) -> dict[str, object]:
         """A fleet file (as data) naming the isolated hosts exactly as a production fleet names its
         machines: engines over TLS, SSH targets with the lab's known_hosts and key, the nodes'
-        own paths; the volume also mounted on this machine (storage.admin) for the fleet's work."""
+        own paths; the volume also mounted on this machine (storage.admin) for the fleet's work.
+        With swarm: runtime swarm, apply creates the swarm (web1 its manager)."""
         ca = self.ca_dir
         servers = [self.server(i) for i in range(1, storage + 1)]
         replica = 3 if storage >= 3 else 2
         return {
             "fleet": fleet,
+            **({"runtime": "swarm", "swarm": {"manager": "web1", "create": True, "heartbeat": HEARTBEAT}}
+               if swarm else {}),
             "engine_tls": {"ca": str(ca / "ca.pem"), "cert": str(ca / "cert.pem"), "key": str(ca / "key.pem")},
             "ssh": {"known_hosts": str(self.known_hosts), "identity": str(self.client_key)},
             "storage": {

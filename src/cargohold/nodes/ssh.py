@@ -14,7 +14,9 @@ from cargohold.errors import RuntimeFailure
 from cargohold.nodes.base import CommandResult
 
 CONNECT_TIMEOUT = 10.0
-MAX_SESSIONS = 8  # commands at once on one connection (below OpenSSH's MaxSessions 10)
+# Commands at once on one connection: well below OpenSSH's MaxSessions 10, since sshd frees a
+# session's slot a moment after the client closed it.
+MAX_SESSIONS = 4
 
 
 class SSHExecutor:
@@ -104,8 +106,9 @@ class SSHExecutor:
             try:
                 _, out, err = self._connect().exec_command(command, timeout=timeout)
                 return _, out, err
-            except paramiko.ChannelException:
-                if attempt == 19:
+            except paramiko.SSHException as exc:  # ChannelException, or "Unable to open channel."
+                refused = isinstance(exc, paramiko.ChannelException) or "Unable to open channel" in str(exc)
+                if not refused or attempt == 19:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")

@@ -9,6 +9,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.tls
+import requests.exceptions
 
 from cargohold.errors import RuntimeFailure
 from cargohold.model import TLSFiles, line_time
@@ -21,6 +22,9 @@ LABEL_NODE = "cargohold.node"
 LABEL_HASH = "cargohold.config-hash"
 LABEL_CONFIG = "cargohold.config"
 API_TIMEOUT = 30  # seconds, for every Engine API call
+# What a call to an engine raises when it fails: the SDK's errors, and requests' own when a tcp://
+# engine cannot be reached at all (the SDK passes those through unwrapped).
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 def short(exc: BaseException) -> str:
@@ -57,7 +61,7 @@ class Engines:
             url = self.engines[node]
             try:
                 self._clients[node] = self.new_client(node, self.timeout)
-            except docker.errors.DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise RuntimeFailure(f"node {node}: cannot reach the Docker engine at {url}: {short(exc)}") from None
         return self._clients[node]
 
@@ -85,7 +89,7 @@ class ContainerLog:
                 chunks = client.api.logs(self.id, **options)
             except docker.errors.NotFound:
                 return
-            except docker.errors.DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise RuntimeFailure(f"node {self.node}: logs of {self.id[:12]}: {short(exc)}") from None
             pending = b""
             for chunk in chunks:
@@ -115,7 +119,7 @@ def container_logs(engines: Engines, labels: list[str], slot_of: Callable[[Mappi
         seen.add(url)
         try:
             rows = engines.client(node).api.containers(all=True, filters={"label": labels})
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"node {node}: listing containers failed: {short(exc)}") from None
         for row in rows:
             row_labels = row.get("Labels") or {}
@@ -143,7 +147,7 @@ def build_image(engines: Engines, node: str, context: str, ref: str, progress: C
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"node {node}: build failed at {step}: {short(exc)}") from None
         if not image_id:
             image_id = str(client.api.inspect_image(ref)["Id"])
@@ -162,7 +166,7 @@ def push_image(engines: Engines, node: str, repository: str, tag: str, progress:
                     raise RuntimeFailure(f"node {node}: push of {repository}:{tag} refused: {message}")
                 if chunk.get("status") in ("Pushed", "Layer already exists") or "digest" in str(chunk.get("status")):
                     progress(f"{node}: {chunk.get('status')} {chunk.get('id', '')}".rstrip())
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"node {node}: push of {repository}:{tag} failed: {short(exc)}") from None
     finally:
         client.close()

@@ -18,13 +18,13 @@ from typing import Any
 import docker
 import docker.errors
 import docker.types
-import requests.exceptions
 
 from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
 from cargohold.fleet.fields import image_registry
 from cargohold.model import InstanceSpec, ObservedInstance
 from cargohold.runtime.engines import (
+    ENGINE_ERRORS,
     LABEL_CONFIG,
     LABEL_FLEET,
     LABEL_HASH,
@@ -98,7 +98,7 @@ class DockerRuntime:
         labels = [f"{LABEL_FLEET}={fleet}"] + ([f"{LABEL_SITE}={site}"] if site else [])
         try:
             rows = self.client(node).api.containers(all=True, filters={"label": labels})
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"node {node}: listing containers failed: {short(exc)}") from None
         return [self._observed(node, row) for row in rows]
 
@@ -133,7 +133,7 @@ class DockerRuntime:
             return
         except docker.errors.ImageNotFound:
             pass
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"node {node}: inspecting image {image} failed: {short(exc)}") from None
         if not names_registry(image):
             raise RuntimeFailure(
@@ -142,7 +142,7 @@ class DockerRuntime:
             )
         try:
             client.images.pull(image)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(
                 f"node {node}: image {image} is not on the engine and could not be pulled: {short(exc)}"
             ) from None
@@ -182,7 +182,7 @@ class DockerRuntime:
                 stop_signal="SIGTERM",
             )
             container.start()
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"{spec.target} on {spec.node}: starting failed: {short(exc)}") from None
         return str(container.id)
 
@@ -194,7 +194,7 @@ class DockerRuntime:
         while time.monotonic() < end:
             try:
                 state = client.api.inspect_container(container_id)["State"]
-            except docker.errors.DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise RuntimeFailure(f"node {node}: inspecting {container_id[:12]} failed: {short(exc)}") from None
             status = state.get("Status")
             health = (state.get("Health") or {}).get("Status")
@@ -225,7 +225,7 @@ class DockerRuntime:
             container.remove(force=True)
         except docker.errors.NotFound:
             return
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"{instance.target} on {instance.node}: stopping failed: {short(exc)}") from None
 
     def export_path(self, node: str, image: str, path: str) -> Iterable[bytes]:
@@ -247,7 +247,7 @@ class DockerRuntime:
     def _tail_logs(self, node: str, container_id: str) -> str:
         try:
             raw = self.client(node).api.logs(container_id, tail=5)
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             return "(no logs)"
         text = raw.decode(errors="replace").strip() if isinstance(raw, bytes) else str(raw)
         return " | ".join(text.splitlines()[-5:]) or "(no output)"

@@ -21,7 +21,7 @@ import docker.types
 from cargohold.config_labels import label_config
 from cargohold.errors import RuntimeFailure
 from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, ServiceSpec, SwarmNode, SwarmSpec
-from cargohold.runtime.engines import LABEL_CONFIG, LABEL_FLEET, LABEL_HASH, LABEL_SITE, Engines
+from cargohold.runtime.engines import ENGINE_ERRORS, LABEL_CONFIG, LABEL_FLEET, LABEL_HASH, LABEL_SITE, Engines
 from cargohold.runtime.engines import short as _short
 from cargohold.runtime.health import healthcheck_config, mounts_answer
 from cargohold.seam import PendingFailed
@@ -81,7 +81,7 @@ class SwarmRuntime:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"swarm: {what} failed: {_short(exc)}") from None
 
     # -- observe ---------------------------------------------------------------------------
@@ -183,12 +183,12 @@ class SwarmRuntime:
         url = self.engines.engines[node]
         try:
             client = self.engines.new_client(node, timeout)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             return None, f"engine at {url} not answering: {_short(exc)}"
         try:
             info: dict[str, Any] = client.info()
             return info, ""
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             return None, f"engine at {url} not answering: {_short(exc)}"
         finally:
             client.close()
@@ -242,7 +242,7 @@ class SwarmRuntime:
         """Is the image in its registry? Asked before anything changes (every node pulls it)."""
         try:
             self.manager.api.inspect_distribution(image)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"image {image} could not be pulled from its registry: {_short(exc)}") from None
 
     def _definition(self, fleet: str, spec: ServiceSpec) -> dict[str, Any]:
