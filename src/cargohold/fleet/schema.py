@@ -34,6 +34,7 @@ from cargohold.fleet.fields import (
     parse_size,
     unique,
 )
+from cargohold.fleet.machines import AdminMount, EngineTLS, SSHSettings
 from cargohold.fleet.swarm import Resources, Swarm, UpdatePolicy, check_not_swarm, check_swarm
 
 
@@ -93,17 +94,6 @@ class StorageTLS(Model):
     cert: AbsolutePath
     key: AbsolutePath
     allow: list[Annotated[str, AfterValidator(check_common_name)]] = Field(min_length=1)
-
-
-class AdminMount(Model):
-    """Where the machine cargohold runs on mounts the volume itself, for the work that is the
-    fleet's and no node's: site directories, `storage init`, backups, restores, purges. Needed
-    when no web node is this machine (every node reached over SSH)."""
-
-    root: StorageRoot
-    # This machine's address as the storage servers see it (added to the volume's auth.allow).
-    address: Host
-    state_dir: AbsolutePath = "/var/lib/cargohold/admin"
 
 
 class GlusterStorage(Model):
@@ -199,24 +189,6 @@ class FrontDoor(Model):
     @property
     def port(self) -> int:
         return int(self.http.rsplit(":", 1)[1])
-
-
-class EngineTLS(Model):
-    """Files to reach a tcp:// Docker engine: the CA that signed the engine's certificate (verified),
-    and this client's certificate and key (dockerd --tlsverify checks them)."""
-
-    ca: AbsolutePath
-    cert: AbsolutePath
-    key: AbsolutePath
-
-
-class SSHSettings(Model):
-    """How every SSH connection of cargohold authenticates (nodes' and storage servers' `ssh`):
-    host keys only from this known_hosts file (an unknown or changed key is refused), with this
-    private key. Default: the user's ~/.ssh/known_hosts, the agent and ~/.ssh keys."""
-
-    known_hosts: AbsolutePath | None = None
-    identity: AbsolutePath | None = None
 
 
 class Node(Model):
