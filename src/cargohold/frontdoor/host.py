@@ -22,7 +22,7 @@ from cargohold.errors import RuntimeFailure
 from cargohold.frontdoor import logd
 from cargohold.nodes.base import CommandResult, Executor
 from cargohold.nodes.local import LocalExecutor
-from cargohold.process import cmdline, pid_alive, read_pid, spawn, stop_pid
+from cargohold.process import pid_alive, read_pid, spawn, stop_pid
 
 SOCKET_TIMEOUT = 5.0
 HAPROXY_USER = "haproxy"  # workers run as this user (Debian's haproxy package creates it)
@@ -117,9 +117,6 @@ class LocalHost:
 
     def logd_argv(self, home: str) -> list[str]:
         return [sys.executable, logd.__file__]
-
-    def cmdline(self, pid: int) -> str:
-        return cmdline(pid)
 
 
 # Talks to HAProxy's admin socket on the node: one command in, the whole answer out.
@@ -221,6 +218,3 @@ class NodeHost:
         if (self.read(path) or "").encode() != source:
             self.write(path, source, 0o644)
         return ["python3", path]
-
-    def cmdline(self, pid: int) -> str:
-        return (self.read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
