@@ -150,12 +150,14 @@ def fleet(
         container.remove(force=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def isolated(lab: Lab) -> Iterator[IsolatedLab]:
     """Two web nodes and three storage servers that share only the network with cargohold
-    (lab/isolated.py), up once."""
+    (lab/isolated.py); every host stopped after the module (their disks and images kept for the
+    next), so the other tests do not share this 2-core machine with them."""
     try:
         lab.isolated.up(2, ("1",), storage=3)
     except Exception as exc:
         pytest.fail(f"the isolated lab nodes could not start in {lab.home}: {exc}", pytrace=False)
     yield lab.isolated
+    lab.isolated.down()

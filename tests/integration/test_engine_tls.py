@@ -41,8 +41,8 @@ def test_a_tcp_engine_is_used_over_verified_tls_and_plain_tcp_is_refused(fleet: 
                            "key": str(other / "key.pem")})
     wrong = fleet.cli("plan")
     # The node is unreachable for cargohold (named, with the TLS reason), and nothing is planned on it.
-    assert wrong.code == 1 and "node web1 is unreachable" in wrong.out, wrong.out + wrong.err
-    assert "certificate" in wrong.out.lower(), wrong.out
+    assert wrong.code == 1 and "error: node web1 is unreachable" in wrong.err, wrong.out + wrong.err
+    assert "certificate" in wrong.err.lower(), wrong.err
     assert fleet.cli("apply").code == 1
     assert len(fleet.containers(DOMAIN)) == 2, "nothing changed on the engine it does not trust"
 

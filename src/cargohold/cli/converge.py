@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -44,9 +45,9 @@ def render_plan(out: Output, plan: Plan) -> None:
             out.line(f"  {symbol} {action.kind:<7} {action.target}{node}: {action.reason}", style=style)
     for warning in plan.warnings:
         out.line(f"  ! warning: {warning}", style="yellow")
-    for node, why, waiting in plan.unreachable:
-        out.line(f"  ! node {node} is unreachable ({why}): its instances, storage mount and front door are not "
-                 f"checked, and nothing is changed on it ({waiting} change(s) wait for it)", style="red bold")
+    for node, why, waiting in plan.unreachable:  # an error: on stderr, the command exits 1
+        sys.stderr.write(f"error: node {node} is unreachable ({why}): its instances, storage mount and front door "
+                         f"are not checked, and nothing is changed on it ({waiting} change(s) wait for it)\n")
     for blocker in plan.blockers:
         out.line(f"  ! blocked: {blocker}", style="red bold")
 

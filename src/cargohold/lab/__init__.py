@@ -17,7 +17,7 @@ import docker
 
 from cargohold.errors import UsageError
 from cargohold.lab.engine import LabEngine
-from cargohold.lab.gluster import LabGlusterd
+from cargohold.lab.gluster import LabGlusterd, unmount_aux_mounts
 from cargohold.lab.images import ensure_demo_image
 from cargohold.lab.isolated import IsolatedLab
 from cargohold.lab.netns import LabNetwork
@@ -85,6 +85,8 @@ class Lab:
         if not swarm:
             self.engine.start()
         self.storage_root.mkdir(exist_ok=True)
+        if storage:  # what a crashed earlier run's glusterd left mounted for itself
+            unmount_aux_mounts({self.glusterd(i).address for i in range(1, storage + 1)})
         for i in range(1, storage + 1):
             self.glusterd(i).start()
         if swarm:
@@ -197,6 +199,7 @@ class Lab:
                 unmount_all_below(web)
         for glusterd in self.glusterds():
             glusterd.stop()
+        unmount_aux_mounts({g.address for g in self.glusterds()})
         # FUSE clients do not always exit on umount; like every lab process they name the lab dir.
         for pid in pids_naming(self.home):
             stop_pid(pid, grace=5, expect=str(self.home))

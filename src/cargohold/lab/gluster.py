@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,3 +120,21 @@ class LabMount:
         pid = read_pid(self.pidfile)
         if pid is not None:
             stop_pid(pid, grace=5, expect=str(self.home))
+
+
+def unmount_aux_mounts(addresses: set[str]) -> list[str]:
+    """glusterd mounts a volume under /run/gluster/ for itself (quota's `VOL_quota_limit`); a killed
+    glusterd leaves it there, dead ("Transport endpoint is not connected"), and the next quota
+    command on a volume of that name fails ("Failed to start aux mount"). Unmount (lazily) those
+    whose server is one of `addresses` (the lab's own glusterd); returns their mount points."""
+    gone = []
+    with open("/proc/self/mounts", encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) < 3 or fields[2] != "fuse.glusterfs" or not fields[1].startswith("/run/gluster/"):
+                continue
+            if fields[0].rsplit(":", 1)[0] in addresses:
+                subprocess.run(["umount", "-l", fields[1]], capture_output=True, timeout=30)
+                gone.append(fields[1])
+    return gone
+
