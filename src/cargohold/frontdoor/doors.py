@@ -5,9 +5,10 @@ runtime drivers drain servers and put them back through it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.frontdoor.config import render, rendered_hash
@@ -107,27 +108,45 @@ class FrontDoors:
         pass
 
     def stop(self) -> None:
-        for door in self.doors.values():
-            door.stop()
+        self._each(lambda door: door.stop())
 
     # -- Traffic: what the runtime drivers ask while they change instances ---------------------
 
+    def _each(self, act: Callable[[HAProxy], object]) -> None:
+        """`act` on every door at once: a door on a node over SSH takes a round trip per command,
+        and an instance about to stop must be out of every door's rotation without waiting for each
+        door in turn. The first failure is raised once all are done."""
+        with ThreadPoolExecutor(max_workers=max(1, len(self.doors))) as pool:
+            futures = [pool.submit(act, door) for door in self.doors.values()]
+        for future in futures:
+            future.result()
+
+    @staticmethod
+    def _set_if_running(door: HAProxy, site: str, server: str, state: str) -> None:
+        """set_state on a door that runs; a door that does not run has nothing to change."""
+        try:
+            door.set_state(site, server, state)
+        except RuntimeFailure:
+            if door.running():
+                raise
+
     def drain(self, site: str, server: str) -> None:
-        for door in self.doors.values():
-            door.drain(site, server)
+        self._each(lambda door: door.drain(site, server))
 
     def set_node(self, node: str, state: str) -> None:
         """runtime swarm: take `node`'s server of every site out of rotation (drain) or put it back
         (ready), in every front door; requests in flight finish."""
         sites = [route.domain for spec in self.specs.values() for route in spec.config.sites
                  if any(b.name == node for b in route.backends)]
-        for door in self.doors.values():
+        def act(door: HAProxy) -> None:
             if door.running():
                 for site in dict.fromkeys(sites):
                     if state == "drain":
                         door.drain(site, node)  # waits (bounded) for its requests in flight
                     else:
                         door.set_state(site, node, state)
+
+        self._each(act)
 
     def follow_update(self, site: str, tasks: tuple[ObservedTask, ...]) -> None:
         """runtime swarm, while Swarm rolls an update out: a node whose instance is stopping or not
@@ -143,18 +162,14 @@ class FrontDoors:
             state = "drain" if node in changing else "ready"
             if held.get(node) != state:
                 held[node] = state
-                for door in self.doors.values():
-                    if door.running():
-                        door.set_state(site, node, state)
+                self._each(partial(self._set_if_running, site=site, server=node, state=state))
 
     def release_update(self, site: str) -> None:
         """After the update: the front doors' health checks alone decide again."""
         held = self.held.pop(site, {})
         for node, state in held.items():
             if state != "ready":
-                for door in self.doors.values():
-                    if door.running():
-                        door.set_state(site, node, "ready")
+                self._each(partial(self._set_if_running, site=site, server=node, state="ready"))
 
     def ready(self, site: str, server: str, timeout: float) -> None:
         """Out of drain, and wait until every front door's own health check has it UP: replacing
