@@ -69,12 +69,6 @@ class DockerRuntime:
 
     # -- observe ---------------------------------------------------------------------------
 
-    def observe(self, fleet: str) -> tuple[ObservedInstance, ...]:
-        found, unreachable = self.observe_reachable(fleet)
-        if unreachable:
-            raise RuntimeFailure("; ".join(f"node {node}: {why}" for node, why in unreachable))
-        return found
-
     def observe_reachable(self, fleet: str) -> tuple[tuple[ObservedInstance, ...], tuple[tuple[str, str], ...]]:
         """Every engine asked at once (nodes sharing an engine, the lab, are listed once); an engine
         that does not answer costs its timeout once and is reported, not raised."""
