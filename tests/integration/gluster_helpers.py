@@ -40,7 +40,7 @@ class Writer(threading.Thread):
     max_files: int = 2000
     acked: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-    failed_sizes: dict[str, int] = field(default_factory=dict)  # what a refused write tried to store
+    failed_digests: dict[str, str] = field(default_factory=dict)  # what a refused write tried to store
     max_gap: float = 0.0
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -67,7 +67,7 @@ class Writer(threading.Thread):
                     os.rename(path, target)
             except OSError as exc:
                 self.failed[name] = f"{type(exc).__name__}: {exc.strerror or exc}"
-                self.failed_sizes[name] = len(data)
+                self.failed_digests[name] = hashlib.sha256(data).hexdigest()
                 time.sleep(self.interval)
                 continue
             now = time.monotonic()
