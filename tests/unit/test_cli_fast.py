@@ -95,3 +95,17 @@ def test_every_lazy_command_exists_and_every_command_is_lazy():
     for name in LAZY:
         assert cli.get_command(ctx, name) is not None, name
     assert set(cli.commands) == set(LAZY), "a command registered on `cli` but missing from LAZY is not listed"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--shared", "--isolated"], "exclude each other"),
+    (["--swarm", "--storage", "1"], "needs --storage 2 or 3"),
+    (["--isolated", "--storage", "0"], "needs --storage 2 or 3"),
+])
+def test_lab_up_refuses_shapes_it_cannot_start_before_touching_anything(argv: list[str], says: str, tmp_path):
+    lab = tmp_path / "lab"
+    cli = str(Path(sys.executable).with_name("cargohold"))
+    result = subprocess.run([cli, "lab", "up", *argv], capture_output=True, text=True, timeout=60,
+                            env={"CARGOHOLD_LAB": str(lab), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert not lab.exists()
