@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -179,6 +180,12 @@ def test_bad_input_is_refused_with_exit_2(backed: FleetFixture, tmp_path):
     assert result.code == 2 and "chmod 600" in result.err
 
 
+def lock_written(repo: Path) -> bool:
+    """restic writes a lock as `<id>-tmp-<n>` and then renames it to `<id>`: a restic stopped before
+    the rename holds no lock another restic sees, so only a lock under its final name counts."""
+    return any(re.fullmatch(r"[0-9a-f]{64}", p.name) for p in (repo / "locks").iterdir())
+
+
 def test_a_lock_held_and_a_full_disk_fail_with_restics_reason(backed: FleetFixture, tmp_path):
     import signal
     import subprocess
@@ -194,10 +201,10 @@ def test_a_lock_held_and_a_full_disk_fail_with_restics_reason(backed: FleetFixtu
                                    "check", "--read-data"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 20
-            while not list((repo / "locks").iterdir()) and time.monotonic() < deadline and holder.poll() is None:
-                time.sleep(0.005)
+            while not lock_written(repo) and time.monotonic() < deadline and holder.poll() is None:
+                time.sleep(0.002)
             holder.send_signal(signal.SIGSTOP)
-            if holder.poll() is None and list((repo / "locks").iterdir()):
+            if holder.poll() is None and lock_written(repo):
                 locked = backed.cli("backup", A)
         finally:
             holder.send_signal(signal.SIGCONT)
