@@ -84,7 +84,8 @@ def deploy(path: Path, domain: str, image: str, converge: Callable[[], None]) ->
     try:
         converge()
     except CargoholdError as exc:
-        reason = str(exc).splitlines()[0]
+        # The first line and what it lists ("apply finished but the fleet still differs:" + items).
+        reason = "; ".join(line.strip() for line in str(exc).splitlines()[:6] if line.strip())
         write_atomically(path, edit.old_text)
         try:
             converge()
