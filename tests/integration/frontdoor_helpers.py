@@ -94,6 +94,7 @@ class Poller:
     timeout: float = 30  # above the storage pause of a hung node: a stalled request is not a failed one
     ok: int = 0
     failed: list[str] = field(default_factory=list)
+    failed_started: list[float] = field(default_factory=list)  # when each failed request was sent (monotonic)
     versions: set[str] = field(default_factory=set)
     acked: dict[str, bytes] = field(default_factory=dict)
 
@@ -115,6 +116,7 @@ class Poller:
             req = urllib.request.Request(self.url + (f"/{how}/{name}" if upload else "/"),
                                          data=body if upload else None, method="POST" if upload else "GET",
                                          headers={"Host": self.host})
+            started = time.monotonic()
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     resp.read()
@@ -132,6 +134,7 @@ class Poller:
                         self.versions.add(version)
                 else:
                     self.failed.append(f"{'POST' if upload else 'GET'} {code} {version}")
+                    self.failed_started.append(started)
             time.sleep(0.01)
 
     def __enter__(self) -> Poller:

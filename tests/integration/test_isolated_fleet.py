@@ -134,6 +134,10 @@ def test_a_killed_node_is_reported_and_one_apply_brings_it_back(iso_fleet: IsoFl
 
     # Back, as after a reboot: no storage mount, the engine's containers stopped.
     fleet.iso.up(2, ("1",), storage=3)
+    # Until that apply mounts its storage, nothing on web2 serves: its engine's restart policy cannot
+    # start the instance on an unmounted root (a bind mount's source must exist; it is on the volume).
+    code, _, _ = get(f"{fleet.instance_url(2)}/healthz")
+    assert code == 0, "web2's instance serves before its storage is mounted"
     plan = fleet.cli("plan")
     assert plan.code == 0 and "mount web2" in plan.out, plan.out + plan.err
     again = fleet.cli("apply")
