@@ -1,15 +1,19 @@
 """bench/deploy: cargohold on Swarm vs the equivalent hand-written `docker service` commands, in the
-same run on the same 3-engine swarm lab (each engine a host of its own, GlusterFS storage, registry).
+same run on the isolated lab: 3 web nodes that share only the network with this machine (each its
+own namespaces, sshd, a Docker engine reached only over TLS), 3 GlusterFS servers reached over SSH,
+a registry host. The bare side talks to the same machines over the same endpoints: the docker CLI
+over TLS to the swarm's manager, ssh (known hosts only) for the directories.
 
-(a) Converge 10 sites x 2 instances from nothing on the lab's "2-node" shape (sites placed on web1
-    and web2 by a label): `cargohold apply` vs `mkdir`/`chown` of each site's directories plus
-    `docker service create` x 10 (same image, host network, bind mounts, health check, placement,
-    at most one per node, same update policy), then waiting until every task runs.
+(a) Converge 10 sites x 2 instances from nothing on the "2-node" shape (sites placed on web1 and
+    web2 by a label): `cargohold apply` vs `mkdir`/`chown` of each site's directories through a
+    node's storage mount (one ssh command) plus `docker service create` x 10 (same image, host
+    network, bind mounts, health check, placement, at most one per node, same update policy), then
+    waiting until every task runs.
 (b) A rolling deploy of one site: `cargohold deploy` vs `docker service update --image` (same
     update policy; the CLI waits for the update to finish).
-(c) A node's engine dies (SIGKILL of dockerd, containerd and its containers): time until every site
-    is back at full instance count on the other nodes (sites that may run on all 3 nodes).
-Target for (a) and (b): cargohold within 1.5x of the bare commands.
+(c) A whole web node dies (SIGKILL of every process in its namespaces): time until every site is
+    back at full instance count on the other nodes (sites that may run on all 3 nodes).
+Targets: (a) within 1.5x of the bare commands, (b) within 1.4x.
 
 Run: scripts/setup && .venv/bin/python bench/deploy.py        # --rounds 2
 """
@@ -30,13 +34,15 @@ from pathlib import Path
 import docker
 
 from cargohold.lab import Lab
+from cargohold.lab.isolated import IsolatedLab
 from cargohold.wait import wait_until
 
 SITES = 10
 PORT = 23000
 LAB = Path(os.environ.get("CARGOHOLD_BENCH_LAB", "/dev/shm/cargohold-bench-deploy"))
-NET = 5  # 127.1.5.N, 10.99.5.N: beside the demo's and the tests' labs
-HEALTH = ["--health-interval", "1s", "--health-timeout", "2s", "--health-retries", "3"]
+NET = 5  # 10.99.5.N: beside the demo's and the tests' labs
+ROOT = "/srv/storage"  # the storage root on every node (the isolated fleet's)
+HEALTH = ["--health-interval", "1s", "--health-timeout", "6s", "--health-retries", "3"]
 
 
 def cargohold(fleet: Path, *args: str) -> float:
@@ -48,12 +54,23 @@ def cargohold(fleet: Path, *args: str) -> float:
     return time.monotonic() - start
 
 
-def docker_cli(lab: Lab, *args: str) -> str:
-    result = subprocess.run(["docker", "-H", lab.swarm.engine(1).url, *args], capture_output=True, text=True,
+def docker_cli(iso: IsolatedLab, *args: str) -> str:
+    """The docker CLI against the swarm's manager (web1) over TLS, as an operator runs it."""
+    ca = iso.ca_dir
+    tls = ["--tlsverify", f"--tlscacert={ca / 'ca.pem'}", f"--tlscert={ca / 'cert.pem'}", f"--tlskey={ca / 'key.pem'}"]
+    result = subprocess.run(["docker", *tls, "-H", iso.node(1).engine_url, *args], capture_output=True, text=True,
                             timeout=900)
     if result.returncode != 0:
         raise SystemExit(f"docker {' '.join(args)} failed: {result.stderr[-2000:]}")
     return result.stdout
+
+
+def ssh(iso: IsolatedLab, index: int, command: str) -> None:
+    argv = ["ssh", "-o", f"UserKnownHostsFile={iso.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "BatchMode=yes", "-i", str(iso.client_key), iso.node(index).ssh_target, command]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise SystemExit(f"ssh {command!r} failed: {result.stderr[-2000:]}")
 
 
 def all_running(client: docker.DockerClient, prefix: str, want: int) -> bool:
@@ -67,35 +84,32 @@ def all_running(client: docker.DockerClient, prefix: str, want: int) -> bool:
     return True
 
 
-def fleet_data(lab: Lab, image: str, placement: bool) -> dict:
-    data = json.loads(lab.swarm_fleet_yaml(3, 3).split("\n", 1)[1])
-    data["fleet"] = "bench"
-    for i, node in enumerate(data["nodes"], start=1):
-        node.update(frontdoor_http=f"127.0.0.1:{23500 + i}", frontdoor_https=f"127.0.0.1:{23600 + i}",
-                    labels={"pair": "ab"} if i <= 2 else {})
-    data["frontdoor"].update(http="127.0.0.1:23500", https="127.0.0.1:23600")
-    template = data["sites"][0]
-    template["health"].update(interval=1)
-    data["sites"] = [{**template, "domain": f"s{n}.example.com", "port": PORT + n, "aliases": [], "image": image,
-                      **({"placement": {"pair": "ab"}} if placement else {})} for n in range(SITES)]
+def fleet_data(iso: IsolatedLab, image: str, placement: bool) -> dict:
+    data = iso.fleet(3, 3, "bench", iso.home / "admin" / "storage", swarm=True)
+    for node in data["nodes"]:  # type: ignore[attr-defined]
+        if node["name"] in ("web1", "web2"):
+            node["labels"] = {"pair": "ab"}
+    data["frontdoor"] = {"http": "*:8080", "check_interval": 1.0}  # the default
+    data["sites"] = [{
+        "domain": f"s{n}.example.com", "image": image, "port": PORT + n, "instances": 2, "app_root": "/var/www",
+        "writable": {"/var/www/sites/default/files": "files"}, "logs": "/var/log/demo", "uid": 33, "gid": 33,
+        "health": {"http": "/healthz", "interval": 1, "timeout": 6},
+        **({"placement": {"pair": "ab"}} if placement else {})} for n in range(SITES)]
     return data
 
 
-def bare_create(lab: Lab, client: docker.DockerClient, image: str, delay: float) -> float:
-    """What an operator writes by hand for the same 10 sites."""
-    mount_root = str(lab.swarm.node_home(1) / "storage").replace("/web1/", "/{{.Node.Hostname}}/")
+def bare_create(iso: IsolatedLab, client: docker.DockerClient, image: str, delay: float) -> float:
+    """What an operator writes by hand for the same 10 sites, over the same endpoints."""
     start = time.monotonic()
+    dirs = " ".join(f"{ROOT}/{area}/bare{n}.example.com" for n in range(SITES) for area in ("files", "logs"))
+    ssh(iso, 1, f"mkdir -p {dirs} && chown 33:33 {dirs}")
     for n in range(SITES):
         site = f"bare{n}.example.com"
-        for area in ("files", "logs"):
-            path = lab.swarm.node_home(1) / "storage" / area / site
-            path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, 33, 33)
         docker_cli(
-            lab, "service", "create", "--detach", "--name", f"bare_s{n}", "--replicas", "2",
+            iso, "service", "create", "--detach", "--name", f"bare_s{n}", "--replicas", "2",
             "--network", "host", "--replicas-max-per-node", "1", "--constraint", "node.labels.pair==ab",
-            "--mount", f"type=bind,source={mount_root}/files/{site},target=/var/www/sites/default/files",
-            "--mount", f"type=bind,source={mount_root}/logs/{site},target=/var/log/demo",
+            "--mount", f"type=bind,source={ROOT}/files/{site},target=/var/www/sites/default/files",
+            "--mount", f"type=bind,source={ROOT}/logs/{site},target=/var/log/demo",
             "--env", f"PORT={PORT + 100 + n}", "--user", "33:33", "--init",
             "--health-cmd", f"python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:{PORT + 100 + n}"
             f"/healthz\", timeout=2)'", *HEALTH,
@@ -105,11 +119,11 @@ def bare_create(lab: Lab, client: docker.DockerClient, image: str, delay: float)
     return time.monotonic() - start
 
 
-def remove_services(client: docker.DockerClient, prefix: str) -> None:
+def remove_services(client: docker.DockerClient, prefix: str, engines: dict[int, docker.DockerClient]) -> None:
     for service in client.services.list():
         if service.name.startswith(prefix):
             service.remove()
-    wait_until(lambda: not any(c for c in client.containers.list()), 120, "containers gone", interval=0.2)
+    wait_until(lambda: not any(c.containers.list() for c in engines.values()), 120, "containers gone", interval=0.2)
 
 
 def main() -> None:
@@ -121,57 +135,57 @@ def main() -> None:
         raise SystemExit("the docker CLI is needed (scripts/setup installs docker.io)")
     lab = Lab(LAB, net=NET)
     lab.down()
-    images = lab.up(storage=3, web=3, swarm=True, write_fleet=False)
-    v1, v2 = images[0], images[1]
+    lab._claim()
+    iso = lab.isolated
     fleet = LAB / "bench-fleet.yml"
     try:
-        data = fleet_data(lab, v1, placement=True)
+        iso.up(3, ("1",), storage=3)
+        v1, v2 = iso.push_demo_images(("1", "2"))
+        data = fleet_data(iso, v1, placement=True)
         sites = data["sites"]
         fleet.write_text(json.dumps({**data, "sites": []}))
-        cargohold(fleet, "apply")  # the volume, mounts, labels and front doors: not part of (a)
+        cargohold(fleet, "apply")  # the swarm, volume, mounts, labels and front doors: not part of (a)
         delay = data["frontdoor"]["check_interval"] * 3  # cargohold's default update delay (rise 2)
-        managers = {i: docker.DockerClient(base_url=lab.swarm.engine(i).url, version="auto") for i in (1, 2, 3)}
-        for i in (1, 2, 3):  # every node has both images: pulls are not what is measured
+        engines = {i: iso.node(i).engine.client(timeout=600) for i in (1, 2, 3)}
+        for c in engines.values():  # every node has both images: pulls are not what is measured
             for image in (v1, v2):
-                managers[i].images.pull(image)
-        client = managers[1]
+                c.images.pull(image)
+        client = engines[1]  # the manager
         rows: dict[str, list[float]] = {"create_bare": [], "create_cargohold": [], "deploy_bare": [],
                                         "deploy_cargohold": []}
         for _ in range(args.rounds):
-            rows["create_bare"].append(bare_create(lab, client, v1, delay))
+            rows["create_bare"].append(bare_create(iso, client, v1, delay))
             start = time.monotonic()
-            docker_cli(lab, "service", "update", "--image", v2, "bare_s0")  # waits until converged
+            docker_cli(iso, "service", "update", "--image", v2, "bare_s0")  # waits until converged
             rows["deploy_bare"].append(time.monotonic() - start)
-            remove_services(client, "bare_")
+            remove_services(client, "bare_", engines)
             fleet.write_text(json.dumps({**data, "sites": sites}))
             rows["create_cargohold"].append(cargohold(fleet, "apply"))
             rows["deploy_cargohold"].append(cargohold(fleet, "deploy", "s0.example.com", v2))
             fleet.write_text(json.dumps({**data, "sites": []}))
             cargohold(fleet, "apply")
-            remove_services(client, "bench_")
+            remove_services(client, "bench_", engines)
 
-        # (c) node loss on the 3-node shape: sites may run anywhere, one node dies.
-        fleet.write_text(json.dumps(fleet_data(lab, v1, placement=False)))
+        # (c) a whole node dies on the 3-node shape: sites may run anywhere.
+        fleet.write_text(json.dumps(fleet_data(iso, v1, placement=False)))
         cargohold(fleet, "apply")
         victim = 2
+        engines.pop(victim).close()
         killed = time.monotonic()
-        lab.swarm.engine(victim).kill()
+        iso.node(victim).kill()
 
         def back() -> bool:
-            down = {n.attrs["Description"]["Hostname"] for n in client.nodes.list()
-                    if n.attrs["Status"]["State"] != "ready"}
+            nodes = client.nodes.list()
+            down = {n.id for n in nodes if n.attrs["Status"]["State"] != "ready"}
             for service in client.services.list():
                 tasks = service.tasks(filters={"desired-state": "running"})
-                ids = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
-                if sum(1 for t in tasks if t["Status"]["State"] == "running"
-                       and ids.get(t.get("NodeID", "")) not in down) < 2:
+                if sum(1 for t in tasks if t["Status"]["State"] == "running" and t.get("NodeID") not in down) < 2:
                     return False
             return bool(down)
 
         wait_until(back, 180, "every site back at 2 instances", interval=0.2)
         recovered = time.monotonic() - killed
-        lab.swarm.engine(victim).start()
-        for c in managers.values():
+        for c in engines.values():
             c.close()
     finally:
         if not args.keep:
@@ -189,9 +203,10 @@ def main() -> None:
                    "ratio": round(med("deploy_cargohold") / med("deploy_bare"), 2)},
         "node_loss_back_to_full_s": round(recovered, 1),
     }
-    out = Path(__file__).parent / "results" / "deploy.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "results" / "deploy.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
