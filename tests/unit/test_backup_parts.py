@@ -146,3 +146,12 @@ def test_restic_exit_3_is_a_failure_that_names_the_unreadable_files(tmp_path: Pa
     with pytest.raises(Exception, match="wrong password or no key found") as err:
         Restic("/srv/repo", "/etc/p", str(tmp_path / "c")).backup("/srv/a", ["site=a.example.com"], "f")
     assert getattr(err.value, "code", None) == 1
+
+
+def test_an_unreadable_file_the_site_removed_meanwhile_is_not_a_loss_one_still_there_is(tmp_path: Path):
+    from cargohold.restic import split_unreadable
+
+    (tmp_path / "kept.bin").write_bytes(b"x")
+    gone, kept = str(tmp_path / ".up-1.dat.part"), str(tmp_path / "kept.bin")
+    assert split_unreadable([gone, kept]) == ([gone], [kept])
+    assert split_unreadable([]) == ([], [])

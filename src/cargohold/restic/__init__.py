@@ -105,10 +105,16 @@ class ResticBackups:
                 snapshots[area] = summary.snapshot
                 remember_snapshot(root, spec.domain, summary.snapshot, summary.files, summary.bytes)
                 files, size, added = files + summary.files, size + summary.bytes, added + summary.added
-                if summary.unreadable:
-                    raise RuntimeFailure(f"{spec.domain} {area}: restic could not read {len(summary.unreadable)} "
+                # A file the site renamed or deleted between restic's scan and its read (an upload's
+                # temporary file, say) is gone from the site too: not a loss. One that still exists is.
+                vanished, missing = split_unreadable(summary.unreadable)
+                if vanished:
+                    progress(f"{spec.domain} {area}: {len(vanished)} file(s) removed by the site while "
+                             f"restic read them: {', '.join(vanished[:5])}")
+                if missing:
+                    raise RuntimeFailure(f"{spec.domain} {area}: restic could not read {len(missing)} "
                                          f"file(s), snapshot {summary.snapshot} lacks them: "
-                                         f"{', '.join(summary.unreadable[:5])}")
+                                         f"{', '.join(missing[:5])}")
         except (RuntimeFailure, StorageError, UsageError) as exc:
             error = str(exc)
             raise
@@ -302,3 +308,10 @@ def _remove_old_staging(root: str, domain: str) -> None:
     for name in os.listdir(base):
         if name.startswith(f"{domain}-"):
             remove_tree_below(root, f".cargohold-backup/staging/{name}")
+
+
+def split_unreadable(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """restic's unreadable files split into those gone from the site since restic's scan (renamed or
+    deleted by the site: not a loss) and those still there, which the snapshot lacks."""
+    vanished = [path for path in paths if not os.path.lexists(path)]
+    return vanished, [path for path in paths if os.path.lexists(path)]
