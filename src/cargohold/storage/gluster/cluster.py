@@ -43,6 +43,9 @@ from cargohold.wait import Timeout, wait_until
 
 GLUSTERD_PORT = 24007
 PROBE_TIMEOUT = 5.0  # is this glusterd answering at all? (a hung one must not stall status or apply)
+# When none answered within PROBE_TIMEOUT the machine is more likely loaded than every server hung:
+# they are asked once more, with patience, before storage is called unreachable.
+PATIENT_PROBE_TIMEOUT = 25.0
 
 
 class GlusterStorage:
@@ -57,7 +60,7 @@ class GlusterStorage:
 
     # -- the cluster ---------------------------------------------------------------------------
 
-    def probe(self, server: ServerSpec, cli: GlusterCLI) -> str | None:
+    def probe(self, server: ServerSpec, cli: GlusterCLI, timeout: float = PROBE_TIMEOUT) -> str | None:
         """Why this server's glusterd cannot take part in a cluster operation now, or None.
 
         Its CLI must answer (a hung glusterd does not), and, for a server on this machine, its
@@ -65,7 +68,7 @@ class GlusterStorage:
         operation started while a peer cannot answer holds glusterd's volume lock for minutes
         ("Another transaction is in progress"), so cargohold starts none then."""
         try:
-            GlusterCLI(cli.executor, cli.socket, timeout=PROBE_TIMEOUT).pool()
+            GlusterCLI(cli.executor, cli.socket, timeout=timeout).pool()
         except RuntimeFailure as exc:
             return f"glusterd does not answer ({exc})"
         if server.ssh is None:
@@ -77,8 +80,14 @@ class GlusterStorage:
         return None
 
     def probe_all(self) -> dict[str, str | None]:
-        with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:  # a hung server costs one timeout
-            found = pool.map(lambda pair: self.probe(*pair), self.servers)
+        found = self._probe_all(PROBE_TIMEOUT)  # a hung server costs one short timeout
+        if all(found.values()):
+            found = self._probe_all(PATIENT_PROBE_TIMEOUT)
+        return found
+
+    def _probe_all(self, timeout: float) -> dict[str, str | None]:
+        with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
+            found = pool.map(lambda pair: self.probe(pair[0], pair[1], timeout), self.servers)
             return {server.name: why for (server, _), why in zip(self.servers, found, strict=True)}
 
     def cli(self, probes: dict[str, str | None] | None = None) -> tuple[str, GlusterCLI]:
