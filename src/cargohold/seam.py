@@ -9,7 +9,7 @@ acts (the storage guard, the front doors' traffic) comes through the Context app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,11 +43,12 @@ class Traffic(Protocol):
     def ready(self, site: str, server: str, timeout: float) -> None:
         """Back in rotation; returns when every front door's own health check has it UP."""
 
-    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...]) -> None:
-        """During a Swarm rollout: a node whose instance is changing gets no new requests."""
+    def follow_updates(self, tasks: Mapping[str, tuple[ObservedTask, ...]]) -> None:
+        """During Swarm rollouts (each site's tasks as one poll saw them): a node whose instance is
+        changing gets no new requests."""
 
-    def release_update(self, site: str) -> None:
-        """After the rollout: the health checks alone decide again."""
+    def release_updates(self, sites: Sequence[str]) -> None:
+        """After the rollouts: the health checks alone decide again."""
 
     def set_node(self, node: str, state: str) -> None:
         """Every site's server for `node`: drain (requests in flight finish) or ready."""
@@ -62,10 +63,10 @@ class NoTraffic:
     def ready(self, site: str, server: str, timeout: float) -> None:
         pass
 
-    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...]) -> None:
+    def follow_updates(self, tasks: Mapping[str, tuple[ObservedTask, ...]]) -> None:
         pass
 
-    def release_update(self, site: str) -> None:
+    def release_updates(self, sites: Sequence[str]) -> None:
         pass
 
     def set_node(self, node: str, state: str) -> None:

@@ -5,7 +5,7 @@ runtime drivers drain servers and put them back through it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -24,7 +24,8 @@ class FrontDoors:
     name = "haproxy"
     ops: tuple[type, ...] = (SyncFrontDoor,)
     fills: tuple[str, ...] = ("frontdoors",)
-    concurrent: tuple[type, ...] = ()
+    # Each node's door is loaded on its own node: all at once (apply bounds them per node).
+    concurrent: tuple[type, ...] = (SyncFrontDoor,)
 
     def __init__(self, specs: tuple[FrontDoorSpec, ...]) -> None:
         self.specs = {s.node: s for s in specs}
@@ -122,13 +123,18 @@ class FrontDoors:
             future.result()
 
     @staticmethod
-    def _set_if_running(door: HAProxy, site: str, server: str, state: str) -> None:
-        """set_state on a door that runs; a door that does not run has nothing to change."""
+    def _set_if_running(door: HAProxy, changes: Sequence[tuple[str, str, str]]) -> None:
+        """(site, server, state) changes in one admin-socket call, on a door that runs; a door that
+        does not run has nothing to change."""
         try:
-            door.set_state(site, server, state)
+            door.set_states(changes)
         except RuntimeFailure:
             if door.running():
                 raise
+
+    def _set_everywhere(self, changes: Sequence[tuple[str, str, str]]) -> None:
+        if changes:
+            self._each(partial(self._set_if_running, changes=changes))
 
     def drain(self, site: str, server: str) -> None:
         self._each(lambda door: door.drain(site, server))
@@ -148,28 +154,28 @@ class FrontDoors:
 
         self._each(act)
 
-    def follow_update(self, site: str, tasks: tuple[ObservedTask, ...]) -> None:
-        """runtime swarm, while Swarm rolls an update out: a node whose instance is stopping or not
+    def follow_updates(self, tasks: Mapping[str, tuple[ObservedTask, ...]]) -> None:
+        """runtime swarm, while Swarm rolls updates out: a node whose instance is stopping or not
         yet healthy gets no new requests (drain) — so a new version that fails its health check never
         serves, even before the front door's own checks notice; a node with a healthy instance gets
-        them again. Only changes reach HAProxy."""
-        held = self.held.setdefault(site, {})
-        serving = {t.node for t in tasks if t.desired == "running" and t.state == "running"}
-        changing = {t.node for t in tasks if t.node and (
-            (t.desired != "running" and t.state in ("running", "starting")) or
-            (t.desired == "running" and t.state in ("assigned", "accepted", "preparing", "ready", "starting")))}
-        for node in sorted(serving | changing):
-            state = "drain" if node in changing else "ready"
-            if held.get(node) != state:
-                held[node] = state
-                self._each(partial(self._set_if_running, site=site, server=node, state=state))
+        them again. Only changes reach HAProxy: those of one poll, every site's, in one admin-socket
+        call per door, all doors at once."""
+        changes = []
+        for site, seen in tasks.items():
+            held = self.held.setdefault(site, {})
+            for node, state in sorted(update_states(seen).items()):
+                if held.get(node) != state:
+                    held[node] = state
+                    changes.append((site, node, state))
+        self._set_everywhere(changes)
 
-    def release_update(self, site: str) -> None:
-        """After the update: the front doors' health checks alone decide again."""
-        held = self.held.pop(site, {})
-        for node, state in held.items():
-            if state != "ready":
-                self._each(partial(self._set_if_running, site=site, server=node, state="ready"))
+    def release_updates(self, sites: Sequence[str]) -> None:
+        """After the updates: the front doors' health checks alone decide again."""
+        changes = []
+        for site in sites:
+            held = self.held.pop(site, {})
+            changes += [(site, node, "ready") for node, state in sorted(held.items()) if state != "ready"]
+        self._set_everywhere(changes)
 
     def ready(self, site: str, server: str, timeout: float) -> None:
         """Out of drain, and wait until every front door's own health check has it UP: replacing
@@ -184,3 +190,13 @@ class FrontDoors:
                     wait_until(up, timeout, f"{site}/{server} UP in the front door on {door.node}", interval=0.1)
                 except Timeout as exc:
                     raise RuntimeFailure(str(exc)) from None
+
+
+def update_states(tasks: tuple[ObservedTask, ...]) -> dict[str, str]:
+    """node -> the state its server should have while Swarm rolls a site's update out: drain for a
+    node whose instance is stopping or not yet running, ready for one with a running instance."""
+    serving = {t.node for t in tasks if t.desired == "running" and t.state == "running"}
+    changing = {t.node for t in tasks if t.node and (
+        (t.desired != "running" and t.state in ("running", "starting")) or
+        (t.desired == "running" and t.state in ("assigned", "accepted", "preparing", "ready", "starting")))}
+    return {node: "drain" if node in changing else "ready" for node in serving | changing}

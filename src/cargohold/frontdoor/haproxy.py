@@ -7,7 +7,9 @@ import contextlib
 import csv
 import io
 import posixpath
+import re
 import signal
+from collections.abc import Sequence
 
 from cargohold.errors import RuntimeFailure, UsageError
 from cargohold.frontdoor.config import HEADER
@@ -17,6 +19,8 @@ from cargohold.wait import Timeout, wait_until
 RELOAD_ATTEMPTS = 3
 RELOAD_WAIT = 10.0  # seconds for each attempt
 DRAIN_TIMEOUT = 15.0
+# A backend, server or state in an admin-socket command: no space, `;` or newline can end it early.
+_ADMIN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 
 
 class HAProxy:
@@ -247,6 +251,19 @@ class HAProxy:
         if answer:
             raise RuntimeFailure(f"front door on {self.node}: set server {backend}/{server}: {answer}")
         return True
+
+    def set_states(self, changes: Sequence[tuple[str, str, str]]) -> None:
+        """Several (backend, server, state) changes in one admin-socket call (commands joined by `;`);
+        a server this front door does not have is skipped, as set_state does."""
+        for backend, server, state in changes:
+            if not all(_ADMIN_WORD.fullmatch(word) for word in (backend, server, state)):
+                raise RuntimeFailure(f"front door on {self.node}: refusing admin command for "
+                                     f"{backend!r}/{server!r} state {state!r}")
+        answer = self.command("; ".join(f"set server {b}/{s} state {st}" for b, s, st in changes))
+        odd = [line for line in answer.splitlines()
+               if line.strip() and "No such" not in line and "unknown" not in line.lower()]
+        if odd:
+            raise RuntimeFailure(f"front door on {self.node}: set server: {' | '.join(odd[:3])}")
 
     def drain(self, backend: str, server: str, timeout: float = DRAIN_TIMEOUT) -> None:
         """Send no new requests to the server and wait (bounded) for its requests in flight."""

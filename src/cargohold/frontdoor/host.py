@@ -205,7 +205,7 @@ class NodeHost:
         self.run(["sh", "-c", _STOP, "stop", str(pid), expect, str(int(grace * 10))], timeout=grace + 10)
 
     def admin(self, socket_path: str, command: str) -> str:
-        result = self.run(["python3", "-c", _ADMIN, socket_path, command, str(SOCKET_TIMEOUT)],
+        result = self.run(["python3", "-I", "-S", "-c", _ADMIN, socket_path, command, str(SOCKET_TIMEOUT)],
                           timeout=SOCKET_TIMEOUT + 10)
         if not result.ok:
             raise RuntimeFailure(f"front door on {self.node}: admin socket: {result.brief()}")

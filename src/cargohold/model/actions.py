@@ -165,6 +165,8 @@ class Action:
             return op.spec.node
         if isinstance(op, RemoveInstance):
             return op.old.node
+        if isinstance(op, SyncFrontDoor):
+            return op.spec.node
         return None
 
 

@@ -90,22 +90,19 @@ class SwarmDriver:
         deadline = spec.health.deadline if spec.health else 60.0
         rounds = -(-spec.replicas // spec.update.parallelism)
         timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
-        traffic = ctx.traffic
-        return Rollout(spec, old.update_started if old else "", time.monotonic() + timeout, target=action.target,
-                       watch=lambda seen: traffic.follow_update(spec.site, seen.tasks))
+        return Rollout(spec, old.update_started if old else "", time.monotonic() + timeout, target=action.target)
 
     def wait(self, pending: Sequence[Pending], ctx: Context) -> None:
         """Every site's rollout together (10 sites take the time of one)."""
         rollouts = [p for p in pending if isinstance(p, Rollout)]
         try:
-            self.swarm.wait_rollouts(ctx.desired.fleet, rollouts)
+            self.swarm.wait_rollouts(ctx.desired.fleet, rollouts, watch=ctx.traffic.follow_updates)
         except RolloutFailed:
             raise
         except RuntimeFailure as exc:
             raise PendingFailed(rollouts[0].target, str(exc)) from None
         finally:
-            for rollout in rollouts:
-                ctx.traffic.release_update(rollout.spec.site)
+            ctx.traffic.release_updates([rollout.spec.site for rollout in rollouts])
 
     # -- what other commands ask of the runtime ---------------------------------------------
 

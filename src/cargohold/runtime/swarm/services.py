@@ -35,12 +35,11 @@ FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "p
 
 @dataclass(frozen=True)
 class Rollout:
-    """A service create or update Swarm carries out; `watch` sees every observation of it."""
+    """A service create or update Swarm carries out."""
 
     spec: ServiceSpec
     since: str  # UpdateStatus.StartedAt before ours
     deadline: float  # time.monotonic()
-    watch: Callable[[ObservedService], None] | None = None
     target: str = ""  # the plan's action
 
 
@@ -330,19 +329,25 @@ class SwarmRuntime:
             return seen.replicas
         return min(seen.replicas, len(cls.placeable([str(c) for c in constraints], swarm)))
 
-    def wait_rollouts(self, fleet: str, rollouts: Sequence[Rollout]) -> None:
+    def wait_rollouts(self, fleet: str, rollouts: Sequence[Rollout],
+                      watch: Callable[[dict[str, tuple[ObservedTask, ...]]], None] | None = None) -> None:
         """Until every service's new version runs on as many nodes as can take it, observing all of
-        them together (their rollouts proceed side by side in Swarm). A rolled-back update is a
-        failure, raised after the rollback has finished, so the old version serves again."""
+        them together (their rollouts proceed side by side in Swarm). `watch` sees each poll's tasks
+        of every site still rolling out, in one call. A rolled-back update is a failure, raised after
+        the rollback has finished, so the old version serves again."""
         pending = list(rollouts)
         while pending:
             swarm = self.observe(fleet)
-            for rollout in list(pending):
+            services = {}
+            for rollout in pending:
                 seen = swarm.service(rollout.spec.site)
                 if seen is None:
                     raise RolloutFailed(rollout, f"{rollout.spec.target}: the service disappeared")
-                if rollout.watch is not None:
-                    rollout.watch(seen)
+                services[rollout.spec.site] = seen
+            if watch is not None:
+                watch({site: seen.tasks for site, seen in services.items()})
+            for rollout in list(pending):
+                seen = services[rollout.spec.site]
                 if self._settled(rollout, seen, swarm):
                     pending.remove(rollout)
                 elif time.monotonic() > rollout.deadline:
