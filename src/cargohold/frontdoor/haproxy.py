@@ -44,11 +44,10 @@ class HAProxy:
         return self.chroot + "/" + self.log_socket.lstrip("/")
 
     def ensure_chroot(self) -> int:
-        """An empty root-owned directory; only the log socket's path exists inside it. Returns the
-        gid of the workers' user."""
+        """The door's home, and in it an empty root-owned directory where only the log socket's path
+        exists. Returns the gid of the workers' user."""
         gid = self.host.haproxy_gid()
-        self.host.mkdir(self.chroot, 0o755)
-        self.host.mkdir(posixpath.dirname(self.chrooted_log_socket), 0o755)
+        self.host.mkdirs([self.home, self.chroot, posixpath.dirname(self.chrooted_log_socket)], 0o755)
         return gid
 
     # -- process ------------------------------------------------------------------------------
@@ -77,7 +76,6 @@ class HAProxy:
 
     def check(self, text: str) -> None:
         """`haproxy -c` on a candidate configuration; raises with HAProxy's own words."""
-        self.host.mkdir(self.home, 0o755)
         self.ensure_chroot()
         candidate = f"{self.home}/haproxy.cfg.new"
         self.host.write(candidate, text.encode())
@@ -200,7 +198,6 @@ class HAProxy:
         pid = self.host.pid(f"{self.home}/logd.pid")
         if pid is not None and self.host.alive(pid):
             return
-        self.host.mkdir(self.home, 0o755)
         group = self.ensure_chroot()
         sockets = [self.log_socket, self.chrooted_log_socket]
         for sock in sockets:

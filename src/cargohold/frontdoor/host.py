@@ -15,6 +15,7 @@ import pwd
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +37,7 @@ class DoorHost(Protocol):
     def write(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
     def mkdir(self, path: str, mode: int = 0o755) -> None: ...
+    def mkdirs(self, paths: Sequence[str], mode: int = 0o755) -> None: ...
     def unlink(self, path: str) -> None: ...
     def exists(self, path: str) -> bool: ...
     def haproxy_gid(self) -> int: ...
@@ -70,6 +72,10 @@ class LocalHost:
     def mkdir(self, path: str, mode: int = 0o755) -> None:
         os.makedirs(path, exist_ok=True)
         os.chmod(path, mode)
+
+    def mkdirs(self, paths: Sequence[str], mode: int = 0o755) -> None:
+        for path in paths:
+            self.mkdir(path, mode)
 
     def unlink(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -167,8 +173,12 @@ class NodeHost:
         self._ok(["mv", "-f", "--", src, dst], f"mv {src}")
 
     def mkdir(self, path: str, mode: int = 0o755) -> None:
-        self._ok(["mkdir", "-p", "-m", f"{mode:o}", "--", path], f"mkdir {path}")
-        self._ok(["chmod", f"{mode:o}", "--", path], f"chmod {path}")
+        self.mkdirs([path], mode)
+
+    def mkdirs(self, paths: Sequence[str], mode: int = 0o755) -> None:
+        """Every path, with its mode, in one round trip."""
+        self._ok(["sh", "-c", 'm="$1"; shift; mkdir -p -m "$m" -- "$@" && chmod "$m" -- "$@"', "mkdirs",
+                  f"{mode:o}", *paths], f"mkdir {' '.join(paths)}")
 
     def unlink(self, path: str) -> None:
         self.run(["rm", "-f", "--", path])
@@ -177,9 +187,10 @@ class NodeHost:
         return self.run(["test", "-e", path]).ok
 
     def haproxy_gid(self) -> int:
-        result = self.run(["getent", "group", HAPROXY_USER])
+        # The group's line, and the user's existence, in one round trip.
+        result = self.run(["sh", "-c", 'getent group "$1" && id -u "$1" >/dev/null', "gid", HAPROXY_USER])
         fields = result.stdout.strip().split(":")
-        if not result.ok or len(fields) < 3 or not fields[2].isdigit() or not self.run(["id", "-u", HAPROXY_USER]).ok:
+        if not result.ok or len(fields) < 3 or not fields[2].isdigit():
             raise RuntimeFailure(f"front door on {self.node}: no user {HAPROXY_USER!r} on the node "
                                  "(apt-get install haproxy creates it)")
         return int(fields[2])

@@ -21,7 +21,8 @@ from cargohold.model import (
     UpdateService,
 )
 from cargohold.runtime.engines import Engines, build_image, container_logs, push_image
-from cargohold.runtime.swarm.services import Rollout, RolloutFailed, SwarmRuntime, service_name
+from cargohold.runtime.swarm.rollout import Rollout, RolloutFailed
+from cargohold.runtime.swarm.services import SwarmRuntime, service_name
 from cargohold.seam import Context, LogStream, NoTraffic, Pending, PendingFailed, Report, Traffic
 
 __all__ = ["Rollout", "RolloutFailed", "SwarmDriver", "SwarmRuntime"]
@@ -90,7 +91,8 @@ class SwarmDriver:
         deadline = spec.health.deadline if spec.health else 60.0
         rounds = -(-spec.replicas // spec.update.parallelism)
         timeout = deadline + rounds * (spec.update.monitor + spec.update.delay + 30)
-        return Rollout(spec, old.update_started if old else "", time.monotonic() + timeout, target=action.target)
+        return Rollout(spec, old.update_started if old else "", time.monotonic() + timeout, follow=old is not None,
+                       target=action.target)
 
     def wait(self, pending: Sequence[Pending], ctx: Context) -> None:
         """Every site's rollout together (10 sites take the time of one)."""

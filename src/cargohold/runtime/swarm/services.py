@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -24,44 +23,14 @@ from cargohold.model import ObservedService, ObservedSwarm, ObservedTask, Servic
 from cargohold.runtime.engines import ENGINE_ERRORS, LABEL_CONFIG, LABEL_FLEET, LABEL_HASH, LABEL_SITE, Engines
 from cargohold.runtime.engines import short as _short
 from cargohold.runtime.health import healthcheck_config, mounts_answer
-from cargohold.seam import PendingFailed
+from cargohold.runtime.swarm.rollout import Rollout, placeable, wait_rollouts
 from cargohold.wait import Timeout, wait_until
 
 _NS = 1_000_000_000
 SWARM_PORT = 2377
 LABEL_TASK_HASH = "cargohold.task-hash"
-FAILED_UPDATE = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """A service create or update Swarm carries out."""
-
-    spec: ServiceSpec
-    since: str  # UpdateStatus.StartedAt before ours
-    deadline: float  # time.monotonic()
-    target: str = ""  # the plan's action
-
-
-class RolloutFailed(PendingFailed):
-    def __init__(self, rollout: Rollout, message: str) -> None:
-        super().__init__(rollout.target, message)
-        self.rollout = rollout
-
-
 def service_name(fleet: str, site: str) -> str:
     return f"{fleet}_{site.replace('.', '-')}"[:63]
-
-
-def _failure(spec: ServiceSpec, seen: ObservedService) -> str:
-    """Why the new version's instances stopped, in Swarm's words, or the health check they failed."""
-    why = sorted({t.message for t in seen.tasks if t.version == spec.task_hash() and t.message
-                  and t.state in ("failed", "rejected", "shutdown", "complete")} - {"shutdown", "finished"})
-    if why:
-        return "; ".join(why)
-    if spec.health is not None:
-        return f"its instances did not stay healthy: health check {spec.health.http or spec.health.command}"
-    return seen.update_message or "its instances stopped"
 
 
 class SwarmRuntime:
@@ -314,12 +283,7 @@ class SwarmRuntime:
     def remove(self, seen: ObservedService) -> None:
         self._call(f"removing the service of {seen.site}", self.manager.api.remove_service, seen.service_id)
 
-    @staticmethod
-    def placeable(constraints: Sequence[str], swarm: ObservedSwarm) -> list[str]:
-        """Nodes where Swarm may run a service now: ready, active, with every constraint's label."""
-        wanted = [c.removeprefix("node.labels.").split("==", 1) for c in constraints]
-        return [n.name for n in swarm.nodes if n.state == "ready" and n.availability == "active"
-                and all(dict(n.labels).get(k) == v for k, v in wanted)]
+    placeable = staticmethod(placeable)
 
     @classmethod
     def expected_running(cls, seen: ObservedService, swarm: ObservedSwarm) -> int:
@@ -331,51 +295,7 @@ class SwarmRuntime:
 
     def wait_rollouts(self, fleet: str, rollouts: Sequence[Rollout],
                       watch: Callable[[dict[str, tuple[ObservedTask, ...]]], None] | None = None) -> None:
-        """Until every service's new version runs on as many nodes as can take it, observing all of
-        them together (their rollouts proceed side by side in Swarm). `watch` sees each poll's tasks
-        of every site still rolling out, in one call. A rolled-back update is a failure, raised after
-        the rollback has finished, so the old version serves again."""
-        pending = list(rollouts)
-        while pending:
-            swarm = self.observe(fleet)
-            services = {}
-            for rollout in pending:
-                seen = swarm.service(rollout.spec.site)
-                if seen is None:
-                    raise RolloutFailed(rollout, f"{rollout.spec.target}: the service disappeared")
-                services[rollout.spec.site] = seen
-            if watch is not None:
-                watch({site: seen.tasks for site, seen in services.items()})
-            for rollout in list(pending):
-                seen = services[rollout.spec.site]
-                if self._settled(rollout, seen, swarm):
-                    pending.remove(rollout)
-                elif time.monotonic() > rollout.deadline:
-                    raise RolloutFailed(rollout, self._timed_out(rollout, seen, swarm))
-            if pending:
-                time.sleep(0.1)
-
-    def _settled(self, rollout: Rollout, seen: ObservedService, swarm: ObservedSwarm) -> bool:
-        spec = rollout.spec
-        # The outcome of the update before ours (its start time is `since`) does not count.
-        stale = bool(rollout.since) and seen.update_started == rollout.since
-        if seen.update_state in FAILED_UPDATE and not stale:
-            if seen.update_state == "rollback_started":
-                return False
-            raise RolloutFailed(rollout, f"{spec.site}: the new version failed ({_failure(spec, seen)}) and Swarm "
-                                         f"rolled it back ({seen.update_state.replace('_', ' ')})")
-        if seen.update_state == "updating" and not stale:
-            return False
-        expected = min(spec.replicas, len(self.placeable(spec.constraints, swarm)))
-        return bool(expected) and len([t for t in seen.running() if t.current]) >= expected
-
-    def _timed_out(self, rollout: Rollout, seen: ObservedService, swarm: ObservedSwarm) -> str:
-        errors = sorted({t.message for t in seen.tasks if t.desired == "running" and t.message
-                         and t.state != "running"})
-        hint = f"; tasks say: {'; '.join(errors)}" if errors else ""
-        if not self.placeable(rollout.spec.constraints, swarm):
-            hint += "; no node can take it (storage label, placement labels, node down or drained)"
-        return f"{rollout.spec.site}: the new version did not run everywhere in time{hint}"
+        wait_rollouts(lambda: self.observe(fleet), rollouts, watch)
 
     def wait_moved_off(self, fleet: str, node: str, timeout: float) -> None:
         """After a drain: no task of the fleet runs on `node`, and every service is back to full count."""
@@ -393,3 +313,4 @@ class SwarmRuntime:
             wait_until(done, timeout, f"the instances on {node} to move to other nodes", interval=0.25)
         except Timeout as exc:
             raise RuntimeFailure(f"{exc} (after {time.monotonic() - start:.0f}s)") from None
+
