@@ -1,8 +1,7 @@
-"""`cargohold deploy DOMAIN IMAGE`: what a CI job calls after it pushed an image.
-
-Sets the site's image in the fleet file (keeping its comments and layout), converges, and succeeds
-only when the new version is healthy on every instance; otherwise it puts the previous image back
-in the file, converges again (a rollback) and fails with a one-line reason.
+"""`cargohold deploy DOMAIN IMAGE` (what a CI job calls after it pushed an image) and `cargohold
+scale DOMAIN N`: one value of a site set in the fleet file (its comments and layout kept), then a
+converge that must succeed; otherwise the previous value goes back in the file, the fleet converges
+again (a rollback), and the command fails with a one-line reason.
 """
 
 from __future__ import annotations
@@ -21,14 +20,18 @@ from cargohold.errors import CargoholdError, FleetError, RuntimeFailure, UsageEr
 from cargohold.files import atomic_write
 from cargohold.fleet.fields import check_image
 from cargohold.fleet.load import parse_fleet
+from cargohold.model import Observed
+
+MIN_INSTANCES = 2  # every site on at least two instances (two machines, where the fleet has them)
 
 
 @dataclass(frozen=True)
-class ImageEdit:
+class SiteEdit:
     path: Path
     old_text: str
     new_text: str
-    old_image: str
+    old_value: str
+    new_value: str
 
 
 def _yaml() -> YAML:
@@ -38,25 +41,38 @@ def _yaml() -> YAML:
     return yaml
 
 
-def edit_image(path: Path, domain: str, image: str) -> ImageEdit:
+def edit_image(path: Path, domain: str, image: str) -> SiteEdit:
     """The fleet file with DOMAIN's image set to IMAGE, validated; nothing is written yet."""
     try:
         check_image(image)
     except ValueError as exc:
         raise FleetError(f"image: {exc}") from None
+    return edit_site(path, domain, "image", image)
+
+
+def edit_instances(path: Path, domain: str, count: int) -> SiteEdit:
+    """The fleet file with DOMAIN's instance count set to COUNT, validated (on swarm the file's own
+    rule: at most one instance per eligible node); nothing is written yet."""
+    if type(count) is not int or count < MIN_INSTANCES:
+        raise FleetError(f"instances: {count!r}: at least {MIN_INSTANCES} (every site runs on two instances at "
+                         "least, on different machines where the fleet has them)")
+    return edit_site(path, domain, "instances", count)
+
+
+def edit_site(path: Path, domain: str, key: str, value: str | int) -> SiteEdit:
     text = path.read_text(encoding="utf-8")
     doc = _yaml().load(text)
     sites = doc.get("sites") if isinstance(doc, CommentedMap) else None
     site = next((s for s in sites or [] if isinstance(s, CommentedMap) and s.get("domain") == domain), None)
     if site is None:
         raise FleetError(f"{path}: no site with domain {domain!r}")
-    old_image = str(site.get("image"))
-    site["image"] = image
+    old_value = str(site.get(key, "")) if key != "instances" else str(site.get(key, 2))
+    site[key] = value
     out = io.StringIO()
     _yaml().dump(doc, out)
     new_text = out.getvalue()
     parse_fleet(new_text, str(path), os.environ)  # the edited file must still be a valid fleet
-    return ImageEdit(path, text, new_text, old_image)
+    return SiteEdit(path, text, new_text, old_value, str(value))
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -74,10 +90,19 @@ class DeployFailed(RuntimeFailure):
     """The new image did not become healthy; the previous one was put back."""
 
 
-def deploy(path: Path, domain: str, image: str, converge: Callable[[], None]) -> ImageEdit:
+def deploy(path: Path, domain: str, image: str, converge: Callable[[], None]) -> SiteEdit:
     """Write the new image, converge; on failure write the old one back, converge, raise DeployFailed."""
-    edit = edit_image(path, domain, image)
-    if edit.old_image == image:
+    return roll_out(edit_image(path, domain, image), domain, image, converge)
+
+
+def scale(path: Path, domain: str, count: int, converge: Callable[[], None]) -> SiteEdit:
+    """Write the new instance count, converge; on failure the old count goes back (DeployFailed)."""
+    return roll_out(edit_instances(path, domain, count), domain, f"{count} instances", converge)
+
+
+def roll_out(edit: SiteEdit, domain: str, what: str, converge: Callable[[], None]) -> SiteEdit:
+    path = edit.path
+    if edit.old_value == edit.new_value:
         converge()
         return edit
     write_atomically(path, edit.new_text)
@@ -90,7 +115,18 @@ def deploy(path: Path, domain: str, image: str, converge: Callable[[], None]) ->
         try:
             converge()
         except CargoholdError as again:
-            raise DeployFailed(f"{domain}: {image} failed ({reason}); rollback to {edit.old_image} failed too: "
+            raise DeployFailed(f"{domain}: {what} failed ({reason}); rollback to {edit.old_value} failed too: "
                                f"{str(again).splitlines()[0]}") from None
-        raise DeployFailed(f"{domain}: {image} failed ({reason}); rolled back to {edit.old_image}") from None
+        raise DeployFailed(f"{domain}: {what} failed ({reason}); rolled back to {edit.old_value}") from None
     return edit
+
+
+def serving(observed: Observed, domain: str) -> int:
+    """How many of the site's instances run healthy: Swarm tasks of the current version that run
+    (Swarm reports running only after the health check passed), or containers running healthy (or
+    running, for a site without a health check)."""
+    if observed.swarm is not None:
+        service = observed.swarm.service(domain)
+        return 0 if service is None else len([t for t in service.running() if t.current])
+    return len([i for i in observed.instances if i.site == domain and i.state == "running"
+                and i.health in ("healthy", "none")])

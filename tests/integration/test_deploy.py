@@ -68,3 +68,28 @@ def test_deploy_refuses_bad_input_and_changes_nothing(fleet: FleetFixture):
     result = run_cli("-f", str(link), "deploy", A, "cargohold-demo:2")
     assert result.code == 2 and "symlink" in result.err, result.err
     assert fleet.path.read_text() == before and fleet.containers() == []
+
+
+def test_scale_up_and_down_under_load_keeps_every_request_and_the_files_comments(fleet: FleetFixture):
+    """runtime docker: `cargohold scale` adds an instance (its own port) and removes it again (out of
+    the front door's rotation before it stops), under load; comments stay; bad counts exit 2."""
+    url = door_fleet(fleet, 24000, [demo_site(A, 24010)])
+    fleet.path.write_text(fleet.path.read_text().replace(f"domain: {A}", f"domain: {A}  # scaled by ops"))
+    fleet.cli("storage", "init")
+    assert fleet.cli("apply").code == 0
+    with Load(url, A, seconds=90, uploads=True) as load:
+        wait_until(lambda: load.ok > 30, 30, "load to start")
+        up = fleet.cli("scale", A, "3")
+        scaled = sorted(c.name for c in fleet.containers())
+        wait_until(lambda: load.ok > 60, 30, "load after scaling up")
+        down = fleet.cli("scale", A, "2")
+    assert up.code == 0, up.err
+    assert down.code == 0, down.err
+    assert f"{A}: 3 instances (was 2), every one healthy" in up.out
+    assert len(scaled) == 3, scaled
+    assert load.failed == [], load.failed[:5]
+    assert len(fleet.containers()) == 2 and "# scaled by ops" in fleet.path.read_text()
+    before = fleet.path.read_text()
+    assert fleet.cli("scale", A, "1").code == 2 and fleet.cli("scale", "nope.example.com", "3").code == 2
+    assert fleet.path.read_text() == before
+    assert fleet.cli("plan", "--json").json()["changes"] == 0

@@ -247,6 +247,34 @@ def test_deploy_build_pushes_to_the_registry_and_every_node_runs_it(swarm: Swarm
     assert back.code == 0, back.err
 
 
+def test_scale_up_and_down_under_load_with_zero_failed_requests(swarm: SwarmFixture):
+    """`cargohold scale`: B (may run anywhere) from 2 to 3 instances and back, under uploads through
+    two front doors; the file keeps its shape, every instance serves every acknowledged upload."""
+    assert len(swarm.tasks(B)) == 2
+    with Poller(swarm.door(1), B, uploads=True) as p1, Poller(swarm.door(3), B, uploads=True) as p3:
+        result = swarm.cli("scale", B, "3")
+        time.sleep(1)
+    assert result.code == 0, result.err
+    assert f"{B}: 3 instances (was 2), every one healthy" in result.out
+    tasks = swarm.tasks(B)
+    assert len(tasks) == 3 and {n for _, n, _ in tasks} == {"web1", "web2", "web3"}, tasks
+    assert p1.failed == [] and p3.failed == [], (p1.failed, p3.failed, swarm.history(B))
+    assert assert_uploads_stored(swarm, p1, p3, site=B) > 5
+    assert json.loads(swarm.fleet_file.read_text())["sites"][1]["instances"] == 3
+    assert swarm.cli("plan", "--json").json()["actions"] == []
+    with Poller(swarm.door(1), B, uploads=True) as p1, Poller(swarm.door(2), B, uploads=True) as p2:
+        result = swarm.cli("scale", B, "2")
+        time.sleep(1)
+    assert result.code == 0, result.err
+    assert len(swarm.tasks(B)) == 2
+    assert p1.failed == [] and p2.failed == [], (p1.failed, p2.failed, swarm.history(B))
+    assert assert_uploads_stored(swarm, p1, p2, site=B) > 5
+    # Bad input: exit 2, the file as it was.
+    before = swarm.fleet_file.read_text()
+    assert swarm.cli("scale", B, "4").code == 2 and swarm.cli("scale", B, "1").code == 2
+    assert swarm.fleet_file.read_text() == before
+
+
 def test_node_drain_moves_instances_with_zero_failed_requests(swarm: SwarmFixture):
     node = next(node for _, node, _ in swarm.tasks(B))
     with Poller(swarm.door(1), B, uploads=True) as p1, Poller(swarm.door(3), B, uploads=True) as p3:

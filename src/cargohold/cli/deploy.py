@@ -1,4 +1,4 @@
-"""deploy: the CI entry point."""
+"""deploy and scale: the CI entry point, and a site's instance count."""
 
 from __future__ import annotations
 
@@ -59,4 +59,41 @@ def deploy_command(ctx: Context, domain: str, image: str | None, build_dir: str 
 
     assert image is not None
     edit = deploy(Path(ctx.fleet_file), domain, image, converge)
-    out.line(f"deployed {image} to {domain} (was {edit.old_image}): healthy on every instance")
+    out.line(f"deployed {image} to {domain} (was {edit.old_value}): healthy on every instance")
+
+
+@cli.command("scale")
+@click.argument("domain")
+@click.argument("count", type=int)
+@pass_context
+def scale_command(ctx: Context, domain: str, count: int) -> None:
+    """Run DOMAIN on COUNT instances: set `instances` in the fleet file (comments and layout kept) and apply.
+
+    At least 2. On swarm at most one instance per eligible node (host networking: the site's port
+    once per node), as the fleet file itself requires; with the docker runtime instances are spread
+    over the site's nodes as the file places them, each on its own port. Exits 0 only when COUNT
+    instances run healthy; otherwise the previous count goes back into the file and is applied
+    again, and scale exits 1 with a one-line reason.
+    """
+    from cargohold.apply import apply_plan
+    from cargohold.backends import observe, plan_fleet
+    from cargohold.deploy import scale, serving
+    from cargohold.errors import RuntimeFailure
+    from cargohold.fleet.load import load_fleet
+
+    out = Output()
+
+    def converge() -> None:
+        fleet = load_fleet(ctx.fleet_file)
+        desired, backends, plan = plan_fleet(fleet)
+        try:
+            apply_plan(plan, desired, backends, report=out.progress)
+            want = next(s.instances for s in fleet.sites if s.domain == domain)
+            healthy = serving(observe(desired, backends), domain)
+            if healthy != want:
+                raise RuntimeFailure(f"{domain}: {healthy} of {want} instances run healthy after apply")
+        finally:
+            backends.close()
+
+    edit = scale(Path(ctx.fleet_file), domain, count, converge)
+    out.line(f"{domain}: {count} instances (was {edit.old_value}), every one healthy")

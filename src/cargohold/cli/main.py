@@ -31,6 +31,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "apply": ("converge", "Converge the fleet to the fleet file: run the plan, then check that nothing differs."),
     "status": ("status", "Show sites, instances (node, address, health), storage use, and orphans."),
     "deploy": ("deploy", "Roll out a new image (or --build one) for one site: what CI calls."),
+    "scale": ("deploy", "Run one site on N instances (at least 2): set in the fleet file, applied, healthy."),
     "build": ("build", "Build a site's image from a directory's Dockerfile on a node's engine."),
     "logs": ("logs", "A site's logs: instances, front-door access log, log area; merged by time."),
     "dev": ("dev", "Write a docker-compose setup that runs a site locally as production does."),
