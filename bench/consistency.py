@@ -124,8 +124,9 @@ ROWS: tuple[Row, ...] = (
 
 
 def measure_row(row: Row, writer_dir: Path, reader_dir: Path, limit: float = 10.0) -> float:
-    """Seconds from the change (on the writer's mount) until the reader's mount shows the writer's
-    state; `limit` if it never did."""
+    """Seconds from the change's return on the writer's mount (when the writer has it: what a site
+    acknowledges) until the reader's mount shows the writer's state; `limit` if it never did. The
+    change's own duration does not count: under load a rename through FUSE takes tens of ms."""
     name = f"c-{row.name.replace(' ', '-').replace(',', '')}-{time.time_ns()}"
     mine, theirs = writer_dir / name, reader_dir / name
     row.prepare(mine)
@@ -134,8 +135,8 @@ def measure_row(row: Row, writer_dir: Path, reader_dir: Path, limit: float = 10.
         time.sleep(0.01)  # the reader sees the prepared state (a new name may take a moment)
     for _ in range(3):
         row.observe(theirs)  # the reader looks it up and reads it: caches primed
-    start = time.perf_counter()
     row.change(mine)
+    start = time.perf_counter()
     want = row.observe(mine)
     while row.observe(theirs) != want:
         elapsed = time.perf_counter() - start
