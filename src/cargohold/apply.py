@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cargohold.backends import Backends, observe
 from cargohold.errors import ApplyFailed, CargoholdError, RuntimeFailure, StorageError
-from cargohold.model import Action, Desired, Plan
+from cargohold.model import Action, Desired, Observed, Plan
 from cargohold.plan import plan as make_plan
 from cargohold.seam import Context, Driver, Pending, PendingFailed, Report
 
@@ -59,8 +59,9 @@ def run_together(batch: Sequence[Action], done: int, run_one: Callable[[Action, 
         raise first
 
 
-def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> None:
-    """Execute exactly `plan`, in order; then observe again and fail if anything still differs."""
+def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report = lambda _: None) -> Observed:
+    """Execute exactly `plan`, in order; then observe again and fail if anything still differs.
+    Returns that last observation."""
     if plan.blockers:
         raise StorageError("refusing to apply, nothing was changed:\n  " + "\n  ".join(plan.blockers))
     owner = owners(plan, backends)
@@ -119,7 +120,9 @@ def apply_plan(plan: Plan, desired: Desired, backends: Backends, report: Report 
         done += len(batch)
     wait_pending(len(plan.actions) - 1)
 
-    remaining = make_plan(desired, observe(desired, backends))
+    observed = observe(desired, backends)
+    remaining = make_plan(desired, observed)
     if remaining.actions or remaining.blockers:
         lines = [f"{a.kind} {a.target}: {a.reason}" for a in remaining.actions] + list(remaining.blockers)
         raise ApplyFailed("apply finished but the fleet still differs:\n  " + "\n  ".join(lines))
+    return observed

@@ -56,17 +56,19 @@ def edit_instances(path: Path, domain: str, count: int) -> SiteEdit:
     if type(count) is not int or count < MIN_INSTANCES:
         raise FleetError(f"instances: {count!r}: at least {MIN_INSTANCES} (every site runs on two instances at "
                          "least, on different machines where the fleet has them)")
-    return edit_site(path, domain, "instances", count)
+    return edit_site(path, domain, "instances", count, default=2)
 
 
-def edit_site(path: Path, domain: str, key: str, value: str | int) -> SiteEdit:
+def edit_site(path: Path, domain: str, key: str, value: str | int, default: object = "") -> SiteEdit:
+    """The fleet file with one key of DOMAIN's entry set (`default`: its value when the file leaves
+    it out), validated; nothing is written yet."""
     text = path.read_text(encoding="utf-8")
     doc = _yaml().load(text)
     sites = doc.get("sites") if isinstance(doc, CommentedMap) else None
     site = next((s for s in sites or [] if isinstance(s, CommentedMap) and s.get("domain") == domain), None)
     if site is None:
         raise FleetError(f"{path}: no site with domain {domain!r}")
-    old_value = str(site.get(key, "")) if key != "instances" else str(site.get(key, 2))
+    old_value = str(site.get(key, default))
     site[key] = value
     out = io.StringIO()
     _yaml().dump(doc, out)

@@ -76,7 +76,7 @@ def scale_command(ctx: Context, domain: str, count: int) -> None:
     again, and scale exits 1 with a one-line reason.
     """
     from cargohold.apply import apply_plan
-    from cargohold.backends import observe, plan_fleet
+    from cargohold.backends import plan_fleet
     from cargohold.deploy import scale, serving
     from cargohold.errors import RuntimeFailure
     from cargohold.fleet.load import load_fleet
@@ -87,9 +87,9 @@ def scale_command(ctx: Context, domain: str, count: int) -> None:
         fleet = load_fleet(ctx.fleet_file)
         desired, backends, plan = plan_fleet(fleet)
         try:
-            apply_plan(plan, desired, backends, report=out.progress)
+            observed = apply_plan(plan, desired, backends, report=out.progress)
             want = next(s.instances for s in fleet.sites if s.domain == domain)
-            healthy = serving(observe(desired, backends), domain)
+            healthy = serving(observed, domain)
             if healthy != want:
                 raise RuntimeFailure(f"{domain}: {healthy} of {want} instances run healthy after apply")
         finally:
